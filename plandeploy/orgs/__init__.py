@@ -1,0 +1,1 @@
+"""Org types that plan runs target: `local` (a workspace on the worker host) and `salesforce`."""
