@@ -1,0 +1,1 @@
+"""Tasks of the plandeploy sample product, loaded via CumulusCI's synthetic `tasks` package."""
