@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 REDACTED = "<redacted>"
 REDACTED_ID = "<redacted-id>"
@@ -70,6 +71,15 @@ _ORG_NAME_RE = re.compile(r"(Organization Name:)[^\r\n]*")
 _MIN_SECRET_LENGTH = 4
 
 
+@lru_cache(maxsize=64)
+def _secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+    # Runs batch many log lines against the same secrets: compile once per set.
+    expanded = _expand_secrets(secrets)
+    if not expanded:
+        return None
+    return re.compile("|".join(re.escape(s) for s in expanded), re.IGNORECASE)
+
+
 def _expand_secrets(secrets: Iterable[str | None]) -> list[str]:
     found: set[str] = set()
     for secret in secrets:
@@ -99,9 +109,8 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
     """Return `text` with the given secrets and anything that looks like customer data removed."""
     if not text:
         return text
-    expanded = _expand_secrets(secrets)
-    if expanded:
-        pattern = re.compile("|".join(re.escape(s) for s in expanded), re.IGNORECASE)
+    pattern = _secrets_pattern(tuple(str(s) for s in secrets if s))
+    if pattern is not None:
         text = pattern.sub(REDACTED, text)
     text = _SESSION_RE.sub(REDACTED_TOKEN, text)
     text = _BEARER_RE.sub(rf"\1 {REDACTED_TOKEN}", text)

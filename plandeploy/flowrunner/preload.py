@@ -1,0 +1,23 @@
+"""Imported once by the forkserver so each run process starts warm (CumulusCI loaded)."""
+
+import os
+
+import cumulusci.core.flowrunner  # noqa: F401  -- ~0.4 s and ~64 MB: paid once, shared by fork
+import cumulusci.tasks.command  # noqa: F401  -- the built-in step class plans use most
+from cumulusci.core.config import UniversalConfig
+
+import plandeploy.flowrunner.child  # noqa: F401
+
+# Parses CumulusCI's universal cumulusci.yml and caches it on the class for all children.
+UniversalConfig()
+
+# The probe reports this: an exception escaping a preload module would kill the forkserver.
+DJANGO_ERROR: str | None = None
+
+if os.environ.get("DJANGO_SETTINGS_MODULE"):
+    try:
+        import django
+
+        django.setup()
+    except Exception as exc:
+        DJANGO_ERROR = f"{type(exc).__name__}: {exc}"
