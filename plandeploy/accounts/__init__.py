@@ -1,0 +1,1 @@
+"""Users, org connections and API tokens."""

@@ -1,0 +1,3 @@
+"""Routes of the admin REST API (/admin/rest/)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Routes of the public REST API (/api/)."""
+
+urlpatterns: list = []

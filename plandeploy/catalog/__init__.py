@@ -1,0 +1,1 @@
+"""Products, versions, plans and steps that admins publish."""

@@ -1,0 +1,275 @@
+"""The `plandeploy` command: up, web, worker, demo, db and manage."""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+class CommandError(Exception):
+    """A failure the user can act on; printed without a traceback, exit code 2."""
+
+
+def say(message: str) -> None:
+    print(f"plandeploy: {message}", flush=True)
+
+
+def _home() -> Path:
+    home = Path(os.environ.get("PLANDEPLOY_HOME", ".plandeploy")).resolve()
+    # Children and later imports of settings must agree on one absolute state directory.
+    os.environ["PLANDEPLOY_HOME"] = str(home)
+    return home
+
+
+def prepare_database(*, progress: bool = True) -> bool:
+    """Make the database reachable before Django starts; True if this process started it."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url:
+        _check_reachable(url)
+        return False
+    from plandeploy import embedded_db
+
+    database = embedded_db.for_home(_home())
+    try:
+        started = database.start(progress=say if progress else (lambda _m: None))
+    except embedded_db.EmbeddedDatabaseError as exc:
+        raise CommandError(str(exc)) from exc
+    if started:
+        # This process owns the server: it stops it on the way out, other processes only attach.
+        atexit.register(database.stop)
+    return started
+
+
+def _check_reachable(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+    try:
+        with psycopg.connect(url, connect_timeout=5):
+            pass
+    except psycopg.OperationalError as exc:
+        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        reason = reason or type(exc).__name__
+        raise CommandError(
+            f"cannot reach the database at {where} (from DATABASE_URL): {reason}"
+        ) from None
+
+
+def _setup_django() -> None:
+    _home()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plandeploy.settings")
+    import django
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        django.setup()
+    except ImproperlyConfigured as exc:
+        raise CommandError(f"configuration error: {exc}") from None
+
+
+def _check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CommandError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}. "
+                "Is another server running there? Choose another with --port."
+            ) from None
+
+
+def _migrate(verbose: bool) -> None:
+    from django.core.management import call_command
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    pending = MigrationExecutor(connection).migration_plan(
+        MigrationExecutor(connection).loader.graph.leaf_nodes()
+    )
+    if pending:
+        say(f"applying {len(pending)} database migrations ...")
+        call_command("migrate", interactive=False, verbosity=1 if verbose else 0)
+        say("migrations applied")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    _check_port_free(args.host, args.port)
+    _home()
+    _setup_django()
+    prepare_database()
+    _migrate(verbose=True)
+
+    base = [sys.executable, "-m", "plandeploy.cli"]
+    children = [
+        subprocess.Popen([*base, "web", "--host", args.host, "--port", str(args.port)]),
+        subprocess.Popen([*base, "worker", "--concurrency", str(args.concurrency)]),
+    ]
+    url = f"http://{args.host}:{args.port}"
+    say(f"web on {url}/ (API {url}/api/, admin {url}/admin/, health {url}/healthz)")
+    say("worker on queues default and short")
+    say("create an admin user with: plandeploy manage createsuperuser")
+    say("press Ctrl-C to stop")
+    return _supervise(children)
+
+
+def _supervise(children: list[subprocess.Popen]) -> int:
+    stopping = False
+
+    def request_stop(signum, _frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    exit_code = 0
+    while not stopping:
+        for child in children:
+            if child.poll() is not None:
+                say(f"a service exited unexpectedly (exit code {child.returncode}); stopping")
+                exit_code = 1
+                stopping = True
+                break
+        time.sleep(0.2)
+    say("stopping ...")
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    from django.conf import settings
+
+    deadline = time.monotonic() + settings.SHUTDOWN_GRACE_SECONDS + 10
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    say("stopped")
+    return exit_code
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    _check_port_free(args.host, args.port)
+    _setup_django()
+    prepare_database(progress=False)
+    import uvicorn
+
+    uvicorn.run(
+        "plandeploy.asgi:application",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        lifespan="off",
+        log_level=os.environ.get("WEB_LOG_LEVEL", "warning"),
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    _setup_django()
+    prepare_database(progress=False)
+    from plandeploy import queue
+
+    queues = [name.strip() for name in args.queues.split(",") if name.strip()]
+    queue.run_worker(queues=queues, concurrency=args.concurrency, name=args.name)
+    return 0
+
+
+def cmd_manage(args: argparse.Namespace) -> int:
+    _setup_django()
+    prepare_database(progress=True)
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["plandeploy manage", *args.rest])
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from plandeploy import embedded_db
+
+    if os.environ.get("DATABASE_URL"):
+        raise CommandError("DATABASE_URL is set: there is no embedded database to manage")
+    database = embedded_db.for_home(_home())
+    if args.action == "start":
+        started = database.start(progress=say)
+        say("started" if started else "already running")
+        say(f"url: {database.url()}")
+    elif args.action == "stop":
+        database.stop()
+        say("stopped")
+    elif args.action == "url":
+        print(database.url())
+    else:
+        print("running" if database.is_running() else "stopped")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from plandeploy import demo
+
+    return demo.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="plandeploy", description="Self-hosted installer service: run plans against orgs."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="database (embedded by default), web server and a worker")
+    up.add_argument("--host", default=DEFAULT_HOST)
+    up.add_argument("--port", type=int, default=DEFAULT_PORT)
+    up.add_argument("--concurrency", type=int, default=4, help="jobs the worker runs at once")
+    up.set_defaults(handler=cmd_up)
+
+    web = commands.add_parser("web", help="the HTTP server (ASGI, uvicorn)")
+    web.add_argument("--host", default=DEFAULT_HOST)
+    web.add_argument("--port", type=int, default=DEFAULT_PORT)
+    web.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    web.set_defaults(handler=cmd_web)
+
+    worker = commands.add_parser("worker", help="a queue worker (several may run on several hosts)")
+    worker.add_argument("--queues", default="default,short", help="comma-separated queue names")
+    worker.add_argument("--concurrency", type=int, default=4)
+    worker.add_argument("--name", default=None, help="worker name shown in logs")
+    worker.set_defaults(handler=cmd_worker)
+
+    demo = commands.add_parser("demo", help="publish the sample product and run it end to end")
+    demo.add_argument("--port", type=int, default=0, help="port for the demo's web server")
+    demo.set_defaults(handler=cmd_demo)
+
+    db = commands.add_parser("db", help="the embedded PostgreSQL: start, stop, url, status")
+    db.add_argument("action", choices=["start", "stop", "url", "status"])
+    db.set_defaults(handler=cmd_db)
+
+    manage = commands.add_parser("manage", help="Django management commands", add_help=False)
+    manage.add_argument("rest", nargs=argparse.REMAINDER)
+    manage.set_defaults(handler=cmd_manage)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except CommandError as exc:
+        say(f"error: {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The asynchronous jobs named by the seed, one module per family."""

@@ -1,0 +1,87 @@
+"""The job queue: defer tasks inside Django transactions and run procrastinate workers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from procrastinate import manager, tasks
+from procrastinate.contrib.django import app
+from procrastinate.contrib.django.django_connector import DjangoConnector
+
+logger = logging.getLogger(__name__)
+
+QUEUES = ("default", "short")
+
+_django_job_manager: manager.JobManager | None = None
+
+
+def _job_manager() -> manager.JobManager:
+    # The worker's own connector uses a pool outside Django's transaction; deferring
+    # through the Django connection keeps a job and its queue row in one transaction.
+    global _django_job_manager
+    if _django_job_manager is None:
+        _django_job_manager = manager.JobManager(DjangoConnector())
+    return _django_job_manager
+
+
+def defer(
+    task: tasks.Task,
+    *,
+    queue: str | None = None,
+    lock: str | None = None,
+    queueing_lock: str | None = None,
+    **task_kwargs: Any,
+) -> int:
+    """Defer `task` on the current Django connection (inside its transaction, if any)."""
+    deferrer = tasks.configure_task(
+        name=task.name,
+        job_manager=_job_manager(),
+        queue=queue or task.queue,
+        lock=lock,
+        queueing_lock=queueing_lock,
+        task_kwargs=task_kwargs,
+    )
+    return deferrer.defer()
+
+
+def queue_length(queue: str) -> int:
+    """Jobs waiting (not yet started) on `queue`."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = %s AND status = 'todo'",
+            [queue],
+        )
+        return cursor.fetchone()[0]
+
+
+def worker_options(queues: Iterable[str], concurrency: int) -> dict[str, Any]:
+    return {
+        "queues": list(queues),
+        "concurrency": concurrency,
+        # LISTEN/NOTIFY wakes the worker at once; the short poll bounds a missed wake-up.
+        "fetch_job_polling_interval": settings.WORKER_POLLING_SECONDS,
+        "abort_job_polling_interval": 0.5,
+        "shutdown_graceful_timeout": settings.SHUTDOWN_GRACE_SECONDS + 5,
+        "update_heartbeat_interval": settings.WORKER_HEARTBEAT_SECONDS,
+        "stalled_worker_timeout": settings.STALLED_WORKER_SECONDS,
+        "delete_jobs": "successful",
+        "install_signal_handlers": True,
+    }
+
+
+def run_worker(
+    queues: Iterable[str] = QUEUES, concurrency: int = 2, name: str | None = None
+) -> None:
+    """Run a worker in this process until SIGINT/SIGTERM."""
+    options = worker_options(queues, concurrency)
+    if name:
+        options["name"] = name
+    worker_connector = app.connector.get_worker_connector()  # type: ignore[attr-defined]
+    with app.replace_connector(worker_connector) as worker_app:
+        logger.info("worker starting: queues=%s concurrency=%s", options["queues"], concurrency)
+        worker_app.run_worker(**options)

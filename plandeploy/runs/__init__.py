@@ -1,0 +1,1 @@
+"""Plan runs (Job), preflight checks and scratch orgs, with their status changes."""

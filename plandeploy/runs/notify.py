@@ -1,0 +1,31 @@
+"""The one way state changes are announced: PostgreSQL NOTIFY with a small JSON payload."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import connection
+
+CHANNEL = "plandeploy_events"
+
+
+def notify(event: str, model: str, object_id: Any, **extra: Any) -> None:
+    """Announce `event` for one object; delivered when the current transaction commits."""
+    payload = {"type": event, "model": model, "id": str(object_id), **extra}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, json.dumps(payload, default=str)])
+
+
+def notify_many(event: str, model: str, object_ids: Iterable[Any]) -> None:
+    """Announce `event` for many objects in one statement."""
+    ids = [str(object_id) for object_id in object_ids]
+    if not ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_notify(%s, json_build_object('type', %s, 'model', %s, 'id', id)::text) "
+            "FROM unnest(%s::text[]) AS id",
+            [CHANNEL, event, model, ids],
+        )

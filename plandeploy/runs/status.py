@@ -1,0 +1,93 @@
+"""Status changes for jobs, preflights and scratch orgs: forward only, always announced."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from plandeploy.runs.models import Job, PreflightResult, ScratchOrg, Status
+from plandeploy.runs.notify import notify
+
+
+class InvalidTransition(Exception):
+    """A status change that would move backwards or leave a final status."""
+
+
+# started -> a final status; a scratch org may still fail after it was complete.
+_ALLOWED: dict[type[models.Model], dict[str, frozenset[str]]] = {
+    Job: {Status.STARTED: frozenset({Status.COMPLETE, Status.FAILED, Status.CANCELED})},
+    PreflightResult: {Status.STARTED: frozenset({Status.COMPLETE, Status.FAILED, Status.CANCELED})},
+    ScratchOrg: {
+        Status.STARTED: frozenset({Status.COMPLETE, Status.FAILED, Status.CANCELED}),
+        Status.COMPLETE: frozenset({Status.FAILED}),
+    },
+}
+
+_EVENTS: dict[type[models.Model], dict[str, str]] = {
+    Job: {Status.COMPLETE: "JOB_COMPLETED", Status.FAILED: "JOB_FAILED",
+          Status.CANCELED: "JOB_CANCELED"},
+    PreflightResult: {Status.COMPLETE: "PREFLIGHT_COMPLETED", Status.FAILED: "PREFLIGHT_FAILED",
+                      Status.CANCELED: "PREFLIGHT_CANCELED"},
+    ScratchOrg: {Status.COMPLETE: "SCRATCH_ORG_CREATED", Status.FAILED: "SCRATCH_ORG_UPDATED",
+                 Status.CANCELED: "SCRATCH_ORG_UPDATED"},
+}
+
+_TIMESTAMP = {Status.COMPLETE: "success_at", Status.CANCELED: "canceled_at"}
+
+
+def allowed_sources(model: type[models.Model], new_status: str) -> list[str]:
+    return [source for source, targets in _ALLOWED[model].items() if new_status in targets]
+
+
+def transition(
+    model: type[models.Model], pk: Any, new_status: str, **fields: Any
+) -> bool:
+    """Move one row to `new_status`, writing only the given columns (plus the timestamp).
+
+    Returns False when the row had already left the allowed source status (someone
+    else finished it first); raises InvalidTransition for a move no row may make.
+    """
+    sources = allowed_sources(model, new_status)
+    if not sources:
+        raise InvalidTransition(f"{model.__name__} cannot move to {new_status!r}")
+    now = timezone.now()
+    timestamp_field = _TIMESTAMP.get(new_status)
+    if timestamp_field and timestamp_field not in fields and _has_field(model, timestamp_field):
+        fields[timestamp_field] = now
+    if _has_field(model, "edited_at"):
+        fields["edited_at"] = now
+    with transaction.atomic():
+        changed = model.objects.filter(pk=pk, status__in=sources).update(
+            status=new_status, **fields
+        )
+        if changed:
+            _announce(model, pk, new_status)
+    return bool(changed)
+
+
+def _announce(model: type[models.Model], pk: Any, new_status: str) -> None:
+    name = model.__name__.lower()
+    public_id = _public_id(model, pk)
+    notify(_EVENTS[model][new_status], name, public_id, status=new_status)
+    if model in (Job, PreflightResult):
+        org_id = model.objects.filter(pk=pk).values_list("org_id", flat=True).first()
+        if org_id:
+            notify("ORG_CHANGED", "org", org_id)
+
+
+def _public_id(model: type[models.Model], pk: Any) -> str:
+    if hasattr(model, "pk_from_hashid"):
+        from plandeploy.hashids import encode
+
+        return encode(pk)
+    return str(pk)
+
+
+def _has_field(model: type[models.Model], name: str) -> bool:
+    try:
+        model._meta.get_field(name)
+    except Exception:
+        return False
+    return True

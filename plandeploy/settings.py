@@ -1,0 +1,225 @@
+"""Django settings, read from environment variables only (see the README's table)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import environ
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+from plandeploy import embedded_db
+from plandeploy.schedules import ScheduleError, resolve_schedules
+
+env = environ.Env()
+
+BASE_DIR = Path(__file__).resolve().parent
+PLANDEPLOY_HOME = Path(env.str("PLANDEPLOY_HOME", default=".plandeploy")).resolve()
+EMBEDDED_DATABASE = not env.str("DATABASE_URL", default="")
+
+
+def _state_secret(file_name: str, make: callable) -> str:
+    """A secret generated once into the state directory, for single-host installs."""
+    path = PLANDEPLOY_HOME / file_name
+    if path.exists():
+        return path.read_text().strip()
+    PLANDEPLOY_HOME.mkdir(parents=True, exist_ok=True)
+    value = make()
+    # O_EXCL: two processes starting together must agree on one value.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+def _shared_secret(name: str, make: callable) -> str:
+    value = env.str(name, default="")
+    if value:
+        return value
+    if not EMBEDDED_DATABASE:
+        raise ImproperlyConfigured(
+            f"{name} must be set when DATABASE_URL is set: every host of a shared deployment "
+            f"has to use the same {name}."
+        )
+    return _state_secret(name.lower(), make)
+
+
+SECRET_KEY = _shared_secret("SECRET_KEY", lambda: secrets.token_urlsafe(50))
+DB_ENCRYPTION_KEY = _shared_secret("DB_ENCRYPTION_KEY", lambda: Fernet.generate_key().decode())
+try:
+    Fernet(DB_ENCRYPTION_KEY.encode())
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        "DB_ENCRYPTION_KEY is not a valid Fernet key (32 url-safe base64-encoded bytes)"
+    ) from exc
+
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "parler",
+    "procrastinate.contrib.django",
+    "plandeploy.accounts",
+    "plandeploy.catalog",
+    "plandeploy.runs",
+    "plandeploy.translations",
+    "plandeploy.jobs",
+    "plandeploy.api",
+    "plandeploy.adminapi",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "plandeploy.urls"
+ASGI_APPLICATION = "plandeploy.asgi.application"
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+# Database: the embedded PostgreSQL of PLANDEPLOY_HOME unless DATABASE_URL names one.
+EMBEDDED_DB = embedded_db.for_home(PLANDEPLOY_HOME)
+DATABASE_URL = env.str("DATABASE_URL", default="") or EMBEDDED_DB.url()
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+if EMBEDDED_DATABASE:
+    DATABASES["default"].update(
+        HOST=str(EMBEDDED_DB.socket_dir), PORT=str(embedded_db.SOCKET_PORT), OPTIONS={}
+    )
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must be a PostgreSQL URL (postgresql://...)")
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_plandeploy")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+# Languages: LANGUAGES=en,es,fr selects the supported set; the first default is LANGUAGE_CODE.
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
+_LANGUAGE_NAMES = dict(
+    __import__("django.conf.global_settings", fromlist=["LANGUAGES"]).LANGUAGES
+)
+LANGUAGES = [
+    (code, _LANGUAGE_NAMES.get(code, code))
+    for code in env.list("LANGUAGES", default=["en", "es", "fr", "de", "ja"])
+]
+if LANGUAGE_CODE not in {code for code, _name in LANGUAGES}:
+    LANGUAGES.insert(0, (LANGUAGE_CODE, _LANGUAGE_NAMES.get(LANGUAGE_CODE, LANGUAGE_CODE)))
+PARLER_DEFAULT_LANGUAGE_CODE = LANGUAGE_CODE
+PARLER_LANGUAGES = {
+    None: tuple({"code": code} for code, _name in LANGUAGES),
+    "default": {"fallbacks": [LANGUAGE_CODE], "hide_untranslated": False},
+}
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+STATIC_URL = "/static/"
+STATIC_ROOT = PLANDEPLOY_HOME / "static"
+
+# Request bodies above this size get a 413/400 JSON error before any work is done.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=1024 * 1024)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "plandeploy.accounts.authentication.ExpiringTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "plandeploy.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"admin_api": env.str("ADMIN_API_THROTTLE", default="150/min")},
+}
+SPECTACULAR_SETTINGS = {"TITLE": "plandeploy API", "VERSION": "1.0.0"}
+
+# Jobs and queues.
+JOB_TIMEOUT = env.int("JOB_TIMEOUT", default=3600)
+SHORT_JOB_TIMEOUT = env.int("SHORT_JOB_TIMEOUT", default=60)
+CANCEL_GRACE_SECONDS = env.float("CANCEL_GRACE_SECONDS", default=30)
+SHUTDOWN_GRACE_SECONDS = env.float("SHUTDOWN_GRACE_SECONDS", default=25)
+WORKER_HEARTBEAT_SECONDS = env.float("WORKER_HEARTBEAT_SECONDS", default=5)
+STALLED_WORKER_SECONDS = env.float("STALLED_WORKER_SECONDS", default=20)
+WORKER_POLLING_SECONDS = env.float("WORKER_POLLING_SECONDS", default=0.5)
+MAX_QUEUE_LENGTH = env.int("MAX_QUEUE_LENGTH", default=15)
+
+# Lifetimes named by the seed, and the retention rules around them.
+TOKEN_LIFETIME_MINUTES = env.int("TOKEN_LIFETIME_MINUTES", default=10)
+PREFLIGHT_LIFETIME_MINUTES = env.int("PREFLIGHT_LIFETIME_MINUTES", default=10)
+API_TOKEN_EXPIRE_AFTER_DAYS = env.int("API_TOKEN_EXPIRE_AFTER_DAYS", default=30)
+USER_RETENTION_DAYS = env.int("USER_RETENTION_DAYS", default=30)
+EXCEPTION_RETENTION_DAYS = env.int("EXCEPTION_RETENTION_DAYS", default=90)
+AVERAGE_JOB_WINDOW = env.int("AVERAGE_JOB_WINDOW", default=10)
+MINIMUM_JOBS_FOR_AVERAGE = env.int("MINIMUM_JOBS_FOR_AVERAGE", default=5)
+
+# Orgs.
+LOCAL_ORGS_ROOT = Path(env.str("LOCAL_ORGS_ROOT", default=str(PLANDEPLOY_HOME / "orgs"))).resolve()
+REPO_CACHE_ROOT = Path(
+    env.str("REPO_CACHE_ROOT", default=str(PLANDEPLOY_HOME / "repos"))
+).resolve()
+SCRATCH_ORGS_ENABLED = env.bool("SCRATCH_ORGS_ENABLED", default=True)
+SCRATCH_ORG_DURATION_DAYS = env.int("SCRATCH_ORG_DURATION_DAYS", default=30)
+
+try:
+    SCHEDULES = resolve_schedules(env.str("CRON_SCHEDULE", default=""))
+except ScheduleError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
+
+PROCRASTINATE_AUTODISCOVER_MODULE_NAME = None
+PROCRASTINATE_IMPORT_PATHS = ["plandeploy.jobs.registry"]
+# Tasks are registered by plandeploy.jobs when its app is ready; the worker
+# options come from plandeploy.queue.worker_options().
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "procrastinate": {"level": env.str("PROCRASTINATE_LOG_LEVEL", default="WARNING")},
+        "django.db.backends": {"level": "INFO"},
+    },
+}

@@ -1,0 +1,1 @@
+"""Test harness: the embedded PostgreSQL per test session, real workers and web servers."""

@@ -1,0 +1,1 @@
+"""The Translation catalogue and how it is applied to translatable objects."""
