@@ -18,7 +18,7 @@ QUEUES = ("default", "short")
 _django_job_manager: manager.JobManager | None = None
 
 
-def _job_manager() -> manager.JobManager:
+def django_job_manager() -> manager.JobManager:
     # The worker's own connector uses a pool outside Django's transaction; deferring
     # through the Django connection keeps a job and its queue row in one transaction.
     global _django_job_manager
@@ -28,18 +28,22 @@ def _job_manager() -> manager.JobManager:
 
 
 def defer(
-    task: tasks.Task,
+    task: tasks.Task | str,
     *,
     queue: str | None = None,
     lock: str | None = None,
     queueing_lock: str | None = None,
     **task_kwargs: Any,
 ) -> int:
-    """Defer `task` on the current Django connection (inside its transaction, if any)."""
+    """Defer `task` (or a task name) on the current Django connection, inside its transaction."""
+    if isinstance(task, str):
+        name, default_queue = task, "default"
+    else:
+        name, default_queue = task.name, task.queue
     deferrer = tasks.configure_task(
-        name=task.name,
-        job_manager=_job_manager(),
-        queue=queue or task.queue,
+        name=name,
+        job_manager=django_job_manager(),
+        queue=queue or default_queue,
         lock=lock,
         queueing_lock=queueing_lock,
         task_kwargs=task_kwargs,

@@ -11,6 +11,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/", include("plandeploy.api.urls")),
+    path("admin/rest/translations/", include("plandeploy.translations.urls")),
     path("admin/rest/", include("plandeploy.adminapi.urls")),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

@@ -1,0 +1,3 @@
+"""Routes of the admin translations API (/admin/rest/translations/<lang>)."""
+
+urlpatterns: list = []
