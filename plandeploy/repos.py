@@ -1,0 +1,155 @@
+"""Checkout of a product repository at a commit-ish into a shared, immutable per-commit cache."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+_URL_RE = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/]+@[^/]+:", re.IGNORECASE)
+GIT_TIMEOUT = 300
+
+
+class RepoError(Exception):
+    """The repository or commit-ish cannot be checked out; the message says why."""
+
+
+def _git(*args: str, cwd: str | None = None, stdout: int | None = subprocess.PIPE) -> str:
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
+    try:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=GIT_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RepoError(f"git {args[0]} timed out after {GIT_TIMEOUT} s") from exc
+    if done.returncode != 0:
+        raise RepoError(f"git {args[0]} failed: {done.stderr.strip() or done.returncode}")
+    return done.stdout or ""
+
+
+def _local_git_dir(path: Path) -> bool:
+    """True if `path` is the top of a work tree or a bare repository.
+
+    A directory merely nested inside some repository (e.g. examples/ in a checkout) is not:
+    it is a plain directory, used as is.
+    """
+    if (path / ".git").exists():
+        return True
+    try:
+        out = _git("rev-parse", "--is-bare-repository", "--git-dir", cwd=str(path))
+    except (RepoError, OSError):
+        return False
+    bare, git_dir = (out.splitlines() + ["", ""])[:2]
+    return bare.strip() == "true" and Path(path, git_dir.strip()).resolve() == path.resolve()
+
+
+def resolve(repo_url: str, commit_ish: str) -> str:
+    """Resolve a branch, tag or sha of a git repository (path or URL) to a full sha."""
+    if not commit_ish:
+        commit_ish = "HEAD"
+    local = Path(repo_url).expanduser()
+    if not _URL_RE.match(repo_url) and local.is_dir():
+        try:
+            out = _git(
+                "rev-parse", "--verify", "--quiet", f"{commit_ish}^{{commit}}", cwd=str(local)
+            )
+        except RepoError:
+            out = ""
+        sha = out.strip()
+        if not _SHA_RE.match(sha):
+            raise RepoError(f"Unknown commit-ish {commit_ish!r} in {repo_url}.")
+        return sha
+    if _SHA_RE.match(commit_ish.lower()):
+        # A remote cannot be asked about a bare sha without fetching: trust it, fetch checks.
+        return commit_ish.lower()
+    try:
+        # Protocol v2 lists a tag's peeled commit only when asked for it by name.
+        out = _git("ls-remote", repo_url, commit_ish, f"{commit_ish}^{{}}")
+    except RepoError as exc:
+        raise RepoError(f"Cannot reach repository {repo_url}: {exc}") from exc
+    refs: dict[str, str] = {}
+    for line in out.splitlines():
+        sha, _, name = line.partition("\t")
+        refs[name] = sha
+    for ref in (
+        f"refs/tags/{commit_ish}^{{}}",  # annotated tag, peeled to its commit
+        f"refs/heads/{commit_ish}",
+        f"refs/tags/{commit_ish}",
+        commit_ish,
+    ):
+        if ref in refs:
+            return refs[ref]
+    raise RepoError(f"Unknown commit-ish {commit_ish!r} in {repo_url}.")
+
+
+def _export(repo_url: str, sha: str, ref: str, target: Path) -> None:
+    local = Path(repo_url).expanduser()
+    if not _URL_RE.match(repo_url) and local.is_dir():
+        source = str(local)
+    else:
+        source = str(target.parent / "git")
+        _git("init", "--quiet", "--bare", source)
+        # Fetch by name where possible: not every server lets clients fetch a bare sha.
+        want = ref if ref != sha else sha
+        _git("fetch", "--quiet", "--depth", "1", "--no-tags", repo_url, want, cwd=source)
+        fetched = _git("rev-parse", "FETCH_HEAD^{commit}", cwd=source).strip()
+        if fetched != sha:
+            # The branch moved between ls-remote and fetch; take the sha we resolved.
+            _git("fetch", "--quiet", "--depth", "1", repo_url, sha, cwd=source)
+    with tempfile.TemporaryFile() as archive:
+        _git("archive", "--format=tar", sha, cwd=source, stdout=archive)
+        archive.seek(0)
+        with tarfile.open(fileobj=archive) as tar:
+            tar.extractall(target, filter="data")
+
+
+def checkout(repo_url: str, commit_ish: str, cache_root: Path) -> Path:
+    """Return a directory holding the product repository at `commit_ish`.
+
+    - A plain local directory that is not the top of a git repository is returned as is
+      (development mode: edits show up in the next run; `commit_ish` is ignored).
+    - Otherwise (a git work tree, a bare repository, or any URL git can reach) `commit_ish`
+      is resolved to a sha, and that commit is exported once to `cache_root/<sha>` (a plain
+      tree, no .git). The export goes to a temporary directory renamed into place, so
+      concurrent callers are safe and a directory under its sha is always complete.
+    """
+    local = Path(repo_url).expanduser()
+    if not _URL_RE.match(repo_url):
+        if not local.exists():
+            raise RepoError(f"Repository {repo_url} does not exist.")
+        if local.is_dir() and not _local_git_dir(local):
+            return local.resolve()
+        repo_url = str(local.resolve())
+    sha = resolve(repo_url, commit_ish)
+    cache_root = Path(cache_root)
+    final = cache_root / sha
+    if final.is_dir():
+        return final
+    cache_root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".tmp-{sha[:12]}-", dir=cache_root))
+    try:
+        tree = work / "tree"
+        tree.mkdir()
+        _export(repo_url, sha, commit_ish or "HEAD", tree)
+        try:
+            tree.rename(final)
+        except OSError:
+            # Another caller exported the same commit first; theirs is as good as ours.
+            if not final.is_dir():
+                raise
+    except RepoError as exc:
+        raise RepoError(f"Cannot check out {commit_ish!r} from {repo_url}: {exc}") from exc
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return final
