@@ -72,8 +72,9 @@ class Job(HashIdModel):
             ),
         ]
         indexes = [
-            models.Index(fields=["created_at"], name="job_unenqueued",
-                         condition=Q(enqueued_at__isnull=True)),
+            # The enqueuer sweep: started jobs not yet handed to the queue.
+            models.Index(fields=["created_at"], name="job_waiting_enqueue",
+                         condition=Q(enqueued_at__isnull=True, status="started")),
             models.Index(fields=["enqueued_at"], name="job_started_enqueued",
                          condition=Q(status="started")),
             models.Index(fields=["user", "created_at"], name="job_user_started",

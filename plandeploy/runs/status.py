@@ -8,7 +8,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from plandeploy.runs.models import Job, PreflightResult, ScratchOrg, Status
-from plandeploy.runs.notify import notify
+from plandeploy.runs.notify import notify, notify_many
 
 
 class InvalidTransition(Exception):
@@ -65,6 +65,43 @@ def transition(
         if changed:
             _announce(model, pk, new_status)
     return bool(changed)
+
+
+def transition_many(
+    model: type[models.Model], pks: list[Any], new_status: str, **fields: Any
+) -> list[Any]:
+    """`transition` for many rows in one statement; returns the pks that actually moved.
+
+    Rows that had already left the allowed source status are left alone, as in `transition`.
+    """
+    sources = allowed_sources(model, new_status)
+    if not sources:
+        raise InvalidTransition(f"{model.__name__} cannot move to {new_status!r}")
+    if not pks:
+        return []
+    now = timezone.now()
+    timestamp_field = _TIMESTAMP.get(new_status)
+    if timestamp_field and timestamp_field not in fields and _has_field(model, timestamp_field):
+        fields[timestamp_field] = now
+    if _has_field(model, "edited_at"):
+        fields["edited_at"] = now
+    with transaction.atomic():
+        moved = list(
+            model.objects.select_for_update()
+            .filter(pk__in=pks, status__in=sources)
+            .values_list("pk", flat=True)
+        )
+        if moved:
+            model.objects.filter(pk__in=moved).update(status=new_status, **fields)
+            name = model.__name__.lower()
+            notify_many(_EVENTS[model][new_status], name, [_public_id(model, pk) for pk in moved])
+            if model in (Job, PreflightResult):
+                org_ids = set(
+                    model.objects.filter(pk__in=moved, org_id__isnull=False)
+                    .values_list("org_id", flat=True)
+                )
+                notify_many("ORG_CHANGED", "org", sorted(org_ids))
+    return moved
 
 
 def _announce(model: type[models.Model], pk: Any, new_status: str) -> None:

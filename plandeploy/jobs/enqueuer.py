@@ -1,0 +1,124 @@
+"""enqueuer_job: hands waiting plan runs to the queue and invalidates their org's preflights."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import connection, transaction
+from django.utils import timezone
+from procrastinate import jobs as procrastinate_jobs
+from procrastinate.contrib.django import app
+
+from plandeploy import queue
+from plandeploy.runs.models import CANCELED_MESSAGE, Job, Status
+from plandeploy.runs.notify import notify_many
+from plandeploy.runs.status import transition_many
+from plandeploy.schedules import periodic
+
+logger = logging.getLogger(__name__)
+
+# A sweep claims at most this many jobs per transaction, so one slow tick never holds
+# thousands of row locks; the next tick (or the next deferral) takes the rest.
+SWEEP_BATCH = 500
+
+RUN_TASK = "run_flows_job"
+
+
+def org_lock(org_id: str | None, job_pk: int) -> str:
+    """The procrastinate lock that keeps plan runs of one org strictly one at a time."""
+    return f"org:{org_id}" if org_id else f"job:{job_pk}"
+
+
+@periodic("enqueue_jobs", queue="short")
+@app.task(name="enqueuer_job", queue="short")
+def enqueuer_job(job_pk: int | None = None, timestamp: int | None = None) -> int:
+    """Enqueue one job (`job_pk`, deferred with the job) or sweep every waiting job.
+
+    The schedule `enqueue_jobs` runs the sweep (procrastinate passes `timestamp`); it is a
+    safety net: each job is normally enqueued by the deferral made in its own transaction.
+    """
+    return enqueue_pending(job_pk)
+
+
+def enqueue_pending(job_pk: int | None = None) -> int:
+    """Claim, invalidate, defer and mark, all in one transaction. Returns jobs deferred.
+
+    `FOR UPDATE SKIP LOCKED` makes concurrent enqueuers split the waiting jobs between
+    them instead of both deferring the same one (W1); the run_flows_job rows are inserted
+    through the Django connection, so they commit or roll back with the claim.
+    """
+    with transaction.atomic():
+        claimed = Job.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+            enqueued_at__isnull=True, status=Status.STARTED
+        )
+        if job_pk is not None:
+            claimed = claimed.filter(pk=job_pk)
+        rows = list(
+            claimed.order_by("created_at").values(
+                "pk", "org_id", "user_id", "plan_id", "cancel_requested_at"
+            )[:SWEEP_BATCH]
+        )
+        if not rows:
+            return 0
+        to_cancel = [row["pk"] for row in rows if row["cancel_requested_at"] is not None]
+        to_run = [row for row in rows if row["cancel_requested_at"] is None]
+        if to_cancel:
+            # Canceled before it was ever queued: it ends here without running a step.
+            transition_many(Job, to_cancel, Status.CANCELED, exception=CANCELED_MESSAGE)
+        if not to_run:
+            return 0
+        invalidate_preflights(to_run)
+        deferred = queue.django_job_manager().batch_defer_jobs(
+            [
+                procrastinate_jobs.Job(
+                    id=None,
+                    queue="default",
+                    lock=org_lock(row["org_id"], row["pk"]),
+                    queueing_lock=None,
+                    task_name=RUN_TASK,
+                    task_kwargs={"job_pk": row["pk"]},
+                )
+                for row in to_run
+            ]
+        )
+        _mark_enqueued([row["pk"] for row in to_run], [job.id for job in deferred])
+    logger.info("enqueued %d plan run(s)", len(to_run))
+    return len(to_run)
+
+
+def invalidate_preflights(rows: list[dict]) -> list[int]:
+    """Mark the valid preflights of each job's (org, user, plan) invalid, in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE runs_preflightresult AS p
+               SET is_valid = false, edited_at = now()
+              FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS j(org_id, user_id, plan_id)
+             WHERE p.is_valid
+               AND p.org_id = j.org_id
+               AND p.plan_id = j.plan_id
+               AND p.user_id IS NOT DISTINCT FROM j.user_id
+            RETURNING p.id
+            """,
+            [
+                [row["org_id"] for row in rows],
+                [row["user_id"] for row in rows],
+                [row["plan_id"] for row in rows],
+            ],
+        )
+        invalidated = [row[0] for row in cursor.fetchall()]
+    notify_many("PREFLIGHT_INVALIDATED", "preflightresult", invalidated)
+    return invalidated
+
+
+def _mark_enqueued(job_pks: list[int], queue_job_ids: list[int]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE runs_job AS j
+               SET enqueued_at = %s, edited_at = %s, job_id = q.queue_job_id
+              FROM unnest(%s::bigint[], %s::bigint[]) AS q(job_pk, queue_job_id)
+             WHERE j.id = q.job_pk
+            """,
+            [now := timezone.now(), now, job_pks, queue_job_ids],
+        )

@@ -1,0 +1,219 @@
+"""enqueuer_job on the real database: claims, deferrals, invalidation, races (W1, W2)."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from django.db import connection, connections, transaction
+from procrastinate.contrib.django import app
+
+from plandeploy.jobs.enqueuer import enqueue_pending
+from plandeploy.runs import services
+from plandeploy.runs.models import CANCELED_MESSAGE, Job, PreflightResult, Status
+from plandeploy.runs.tests.factories import (
+    EventListener,
+    clear_queue,
+    local_user,
+    publish_plan,
+)
+from plandeploy.testing.processes import run_worker_until_idle
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def empty_queue():
+    clear_queue()
+
+
+def queue_rows(task_name: str) -> list[dict]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, queue_name, lock, args, status FROM procrastinate_jobs "
+            "WHERE task_name = %s ORDER BY id",
+            [task_name],
+        )
+        columns = [c.name for c in cursor.description]
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    for row in rows:
+        if isinstance(row["args"], str):
+            row["args"] = json.loads(row["args"])
+    return rows
+
+
+def new_job(plan=None, user=None) -> Job:
+    plan = plan or publish_plan()
+    user = user or local_user()
+    return services.create_job(plan=plan, steps=plan.steps.all(), user=user)
+
+
+def in_thread(target, *args):
+    """Run `target` in a thread with its own database connection; return its result."""
+    out: dict = {}
+
+    def run():
+        try:
+            out["value"] = target(*args)
+        except BaseException as exc:  # re-raised in the caller
+            out["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, out
+
+
+def test_create_job_defers_enqueuer_in_its_transaction_and_enqueuer_defers_the_run():
+    job = new_job()
+    enqueuers = queue_rows("enqueuer_job")
+    assert [row["args"] for row in enqueuers] == [{"job_pk": job.pk}]
+    assert enqueuers[0]["queue_name"] == "short"
+
+    run_worker_until_idle(queues=("short",))
+
+    job.refresh_from_db()
+    runs = queue_rows("run_flows_job")
+    assert len(runs) == 1
+    assert runs[0]["args"] == {"job_pk": job.pk}
+    assert runs[0]["queue_name"] == "default"
+    assert runs[0]["lock"] == f"org:{job.org_id}"
+    assert job.enqueued_at is not None
+    assert job.job_id == runs[0]["id"]
+    assert job.started_at is None  # waiting, not running (W29)
+    assert job.status == Status.STARTED
+
+
+def test_enqueuer_is_idempotent():
+    job = new_job()
+    assert enqueue_pending(job.pk) == 1
+    assert enqueue_pending(job.pk) == 0
+    assert enqueue_pending() == 0
+    assert len(queue_rows("run_flows_job")) == 1
+
+
+def test_enqueuer_invalidates_only_the_jobs_own_valid_preflights():
+    plan = publish_plan()
+    other_plan = publish_plan()
+    user, other_user = local_user(), local_user()
+    same = PreflightResult.objects.create(plan=plan, org_id=user.org_id, user=user,
+                                          status=Status.COMPLETE)
+    same_running = PreflightResult.objects.create(plan=plan, org_id=user.org_id, user=user)
+    other_plan_pf = PreflightResult.objects.create(plan=other_plan, org_id=user.org_id, user=user,
+                                                   status=Status.COMPLETE)
+    other_org = PreflightResult.objects.create(plan=plan, org_id=other_user.org_id,
+                                               user=other_user, status=Status.COMPLETE)
+    job = new_job(plan, user)
+    listener = EventListener()
+    try:
+        assert enqueue_pending(job.pk) == 1
+        invalidated = {e["id"] for e in listener.collect() if e["type"] == "PREFLIGHT_INVALIDATED"}
+    finally:
+        listener.close()
+    valid = dict(PreflightResult.objects.values_list("pk", "is_valid"))
+    assert valid == {same.pk: False, same_running.pk: False, other_plan_pf.pk: True,
+                     other_org.pk: True}
+    assert invalidated == {str(same.pk), str(same_running.pk)}
+
+
+def test_job_canceled_before_enqueue_never_runs():
+    job = new_job()
+    listener = EventListener()
+    try:
+        assert services.request_cancel_job(job) is True
+        assert enqueue_pending() == 0
+        types = listener.types("job", job.hashid)
+    finally:
+        listener.close()
+    job.refresh_from_db()
+    assert job.status == Status.CANCELED
+    assert job.exception == CANCELED_MESSAGE
+    assert job.canceled_at is not None
+    assert queue_rows("run_flows_job") == []
+    assert types == ["JOB_CANCELED"]
+
+
+def test_sweep_cancels_a_waiting_job_whose_cancel_was_recorded():
+    job = new_job()
+    # A cancel recorded while the job was waiting (e.g. by an older API process).
+    Job.objects.filter(pk=job.pk).update(cancel_requested_at=job.created_at)
+    assert enqueue_pending() == 0
+    job.refresh_from_db()
+    assert job.status == Status.CANCELED
+    assert queue_rows("run_flows_job") == []
+
+
+def test_a_claimed_job_is_skipped_not_waited_for_and_enqueued_once():
+    """W1: while one enqueuer holds a job, another skips it instead of enqueuing it again."""
+    job = new_job()
+    with transaction.atomic():
+        # This connection plays an enqueuer in the middle of its claim.
+        list(Job.objects.select_for_update().filter(pk=job.pk))
+        thread, out = in_thread(enqueue_pending, job.pk)
+        thread.join(10)
+        assert not thread.is_alive(), "the second enqueuer blocked on the locked row"
+        assert out == {"value": 0}
+    assert enqueue_pending(job.pk) == 1
+    assert len(queue_rows("run_flows_job")) == 1
+
+
+def test_two_enqueuers_racing_enqueue_each_job_exactly_once():
+    """W1: two concurrent sweeps over many waiting jobs split them; none is enqueued twice."""
+    plan = publish_plan()
+    jobs = [new_job(plan, local_user()) for _ in range(40)]
+    barrier = threading.Barrier(2)
+
+    def sweep():
+        barrier.wait()
+        return enqueue_pending()
+
+    (t1, out1), (t2, out2) = in_thread(sweep), in_thread(sweep)
+    t1.join(30)
+    t2.join(30)
+    assert "error" not in out1 and "error" not in out2, (out1, out2)
+    assert out1["value"] + out2["value"] == len(jobs)
+    deferred = [row["args"]["job_pk"] for row in queue_rows("run_flows_job")]
+    assert sorted(deferred) == sorted(job.pk for job in jobs)
+    assert Job.objects.filter(enqueued_at__isnull=True).count() == 0
+
+
+def test_job_and_steps_are_invisible_to_the_enqueuer_until_committed():
+    """W2: the job, its steps and its enqueuer deferral commit together."""
+    plan = publish_plan()
+    user = local_user()
+    created = threading.Event()
+    release = threading.Event()
+
+    def create():
+        with transaction.atomic():
+            job = services.create_job(plan=plan, steps=plan.steps.all(), user=user)
+            created.set()
+            release.wait(10)
+        return job
+
+    thread, out = in_thread(create)
+    assert created.wait(10)
+    assert enqueue_pending() == 0
+    assert queue_rows("enqueuer_job") == []
+    release.set()
+    thread.join(10)
+    job = out["value"]
+    assert enqueue_pending() == 1
+    assert set(Job.objects.get(pk=job.pk).steps.values_list("pk", flat=True)) == set(
+        plan.steps.values_list("pk", flat=True)
+    )
+
+
+def test_enqueue_jobs_schedule_runs_the_enqueuer_sweep():
+    periodic = {p.periodic_id: p for p in app.periodic_registry.periodic_tasks.values()}
+    assert periodic["enqueue_jobs"].task.name == "enqueuer_job"
+    assert periodic["enqueue_jobs"].task.queue == "short"
+    job = Job.objects.create(plan=publish_plan(), org_id="00Dsweep0000000001")
+    # What the schedule defers: the sweep, with procrastinate's timestamp argument.
+    from plandeploy import queue
+
+    queue.defer("enqueuer_job", queue="short", timestamp=0)
+    run_worker_until_idle(queues=("short",))
+    assert Job.objects.get(pk=job.pk).enqueued_at is not None
