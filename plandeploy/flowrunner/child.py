@@ -337,3 +337,8 @@ def child_main(spec: RunSpec, conn: Connection, parent_pid: int) -> None:
     outbox.current_step = None
     outbox.send(finished)
     outbox.close()
+    # Skip interpreter teardown: freeing CumulusCI's ~60 MB of objects one by one costs more
+    # than the whole run, and nothing is left to flush but the standard streams.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
