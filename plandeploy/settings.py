@@ -150,6 +150,9 @@ PARLER_LANGUAGES = {
     None: tuple({"code": code} for code, _name in LANGUAGES),
     "default": {"fallbacks": [LANGUAGE_CODE], "hide_untranslated": False},
 }
+# Parler's cache would be per process (no shared cache is configured), so translations written
+# by a worker or another web process would stay invisible until it expired.
+PARLER_ENABLE_CACHING = False
 USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "UTC"
