@@ -50,7 +50,7 @@ def runner() -> Iterator[FlowRunner]:
     flow_runner = FlowRunner()
     # The forkserver (and so every run) inherits the environment at start(): plant worker-style
     # secrets to prove the run process drops them.
-    planted = {"DATABASE_URL": "postgres://u:pw@db/x", "PLANDEPLOY_TEST_SECRET": "s3cr3t"}
+    planted = {"EXAMPLE_API_TOKEN": "tok-123", "PLANDEPLOY_TEST_SECRET": "s3cr3t"}
     saved = {k: os.environ.get(k) for k in planted}
     os.environ.update(planted)
     try:

@@ -260,12 +260,12 @@ def test_cumulusci_side_effects_stay_in_the_child(runner, make_spec) -> None:
 
 
 def test_worker_environment_secrets_do_not_reach_steps(runner, make_spec) -> None:
-    # The `runner` fixture planted DATABASE_URL and PLANDEPLOY_TEST_SECRET before start().
+    # The `runner` fixture planted EXAMPLE_API_TOKEN and PLANDEPLOY_TEST_SECRET before start().
     result, events = collect(runner, make_spec([step("1", COMMAND, command="env")]))
     assert result.outcome == "complete"
     text = all_text(events)
     assert "HOME=" in text
-    assert "DATABASE_URL" not in text and "PLANDEPLOY_TEST_SECRET" not in text
+    assert "EXAMPLE_API_TOKEN" not in text and "PLANDEPLOY_TEST_SECRET" not in text
 
 
 def test_child_dies_with_a_sigkilled_parent(tmp_path) -> None:
