@@ -1,3 +1,9 @@
 """Routes of the admin translations API (/admin/rest/translations/<lang>)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from plandeploy.translations.views import TranslationCatalogueView
+
+urlpatterns = [
+    path("<str:lang>", TranslationCatalogueView.as_view(), name="admin-translations"),
+]
