@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -106,8 +107,13 @@ class Product(HashIdModel, TranslatableModel):
 
     @property
     def slug(self) -> str | None:
-        latest = self.productslug_set.filter(is_active=True).order_by("-id").first()
-        return latest.slug if latest else None
+        active = [slug for slug in self.productslug_set.all() if slug.is_active]
+        return max(active, key=lambda slug: slug.id).slug if active else None
+
+    @property
+    def old_slugs(self) -> list[str]:
+        current = self.slug
+        return [slug.slug for slug in self.productslug_set.all() if slug.slug != current]
 
     def is_visible_to(self, user) -> bool:
         return self.visible_to is None or self.visible_to.allows(user)
@@ -182,6 +188,7 @@ class Plan(HashIdModel, TranslatableModel):
     commit_ish = models.CharField(max_length=256, null=True, blank=True)
     tier = models.CharField(max_length=32, choices=Tier.choices, default=Tier.PRIMARY)
     is_listed = models.BooleanField(default=True)
+    order_key = models.PositiveIntegerField(default=0)
     preflight_checks = models.JSONField(default=list, blank=True)
     supported_orgs = models.CharField(
         max_length=32, choices=SupportedOrgs.choices, default=SupportedOrgs.PERSISTENT
@@ -198,13 +205,27 @@ class Plan(HashIdModel, TranslatableModel):
     created_at = models.DateTimeField(auto_now_add=True)
 
     @property
+    def scratch_org_duration(self) -> int:
+        return self.scratch_org_duration_override or settings.SCRATCH_ORG_DURATION_DAYS
+
+    @property
+    def old_slugs(self) -> list[str]:
+        current = self.slug
+        return [slug.slug for slug in self.plan_template.slugs.all() if slug.slug != current]
+
+    @property
+    def required_step_ids(self) -> set[int]:
+        return {step.id for step in self.steps.all() if step.is_required}
+
+    @property
     def effective_commit_ish(self) -> str:
         return self.commit_ish or self.version.commit_ish
 
     @property
     def slug(self) -> str | None:
-        latest = self.plan_template.slugs.filter(is_active=True).order_by("-id").first()
-        return latest.slug if latest else None
+        # Iterates the (usually prefetched) slugs rather than issuing a query per plan.
+        active = [slug for slug in self.plan_template.slugs.all() if slug.is_active]
+        return max(active, key=lambda slug: slug.id).slug if active else None
 
     @property
     def requires_preflight(self) -> bool:

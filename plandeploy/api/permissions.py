@@ -1,0 +1,32 @@
+"""Who may create, change and cancel jobs (reference §4, with W27 tightened)."""
+
+from __future__ import annotations
+
+from rest_framework import permissions
+
+from plandeploy.api import sessions
+
+
+class HasOrgOrReadOnly(permissions.BasePermission):
+    """Reads for anyone; writes for a signed-in user or a session holding a scratch org.
+
+    Changing or cancelling a job needs its owner, a superuser, or the session that holds
+    the job's scratch org. Staff who are not superusers may read but not change.
+    """
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        if request.user and request.user.is_authenticated:
+            return True
+        return sessions.session_scratch_org(request) is not None
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        user = request.user
+        if user and user.is_authenticated and (user.is_superuser or obj.user_id == user.pk):
+            return True
+        if obj.user_id is None and obj.org_id:
+            return sessions.session_scratch_org_id(request) == obj.org_id
+        return False

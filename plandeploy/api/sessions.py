@@ -1,0 +1,62 @@
+"""The scratch org an anonymous browser session holds: how it is bound, and how it is read.
+
+The scratch org's uuid in the session is a bearer credential. It is bound only by the
+POST that created the org, or by an explicit `?scratch_org_id=` on that org's plan page
+(W25: never silently by an arbitrary URL), and binding rotates the session key.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import HttpRequest
+
+from plandeploy.runs.models import ScratchOrg, Status
+
+SESSION_KEY = "scratch_org_id"
+
+
+def bind(request: HttpRequest, scratch_org: ScratchOrg) -> None:
+    if request.session.get(SESSION_KEY) != str(scratch_org.uuid):
+        # A new credential gets a new session id, so a planted session id is worthless.
+        request.session.cycle_key()
+        request.session[SESSION_KEY] = str(scratch_org.uuid)
+
+
+def bind_from_query(request: HttpRequest, plan_id: int) -> None:
+    """Honour `?scratch_org_id=` only when it names a scratch org of this very plan."""
+    raw = request.query_params.get(SESSION_KEY) if hasattr(request, "query_params") else None
+    if not raw:
+        return
+    try:
+        value = uuid.UUID(str(raw))
+    except ValueError:
+        return
+    scratch_org = ScratchOrg.objects.filter(uuid=value, plan_id=plan_id).first()
+    if scratch_org is not None:
+        bind(request, scratch_org)
+
+
+def session_scratch_org(
+    request: HttpRequest, *, plan_id: int | None = None, complete: bool = False
+) -> ScratchOrg | None:
+    raw = request.session.get(SESSION_KEY) if hasattr(request, "session") else None
+    if not raw:
+        return None
+    try:
+        value = uuid.UUID(str(raw))
+    except ValueError:
+        return None
+    query = ScratchOrg.objects.filter(uuid=value)
+    if plan_id is not None:
+        query = query.filter(plan_id=plan_id)
+    if complete:
+        # A complete org always has an org_id; one still being created has none (W28).
+        query = query.filter(status=Status.COMPLETE, org_id__isnull=False)
+    return query.first()
+
+
+def session_scratch_org_id(request: HttpRequest) -> str | None:
+    """The org id of the session's scratch org, or None while it has none (W28)."""
+    scratch_org = session_scratch_org(request)
+    return scratch_org.org_id if scratch_org and scratch_org.org_id else None
