@@ -63,6 +63,18 @@ def queue_length(queue: str) -> int:
         return cursor.fetchone()[0]
 
 
+def stalled_after_seconds() -> float:
+    """Heartbeat age after which a worker is taken for dead (its runs are then ended).
+
+    A stopping worker sends no heartbeat while its runs use their shutdown grace and are
+    then stopped, so a worker is never declared dead before that has had time to happen.
+    """
+    return max(
+        settings.STALLED_WORKER_SECONDS,
+        settings.SHUTDOWN_GRACE_SECONDS + settings.WORKER_HEARTBEAT_SECONDS + 5,
+    )
+
+
 def worker_options(queues: Iterable[str], concurrency: int) -> dict[str, Any]:
     return {
         "queues": list(queues),
@@ -70,9 +82,10 @@ def worker_options(queues: Iterable[str], concurrency: int) -> dict[str, Any]:
         # LISTEN/NOTIFY wakes the worker at once; the short poll bounds a missed wake-up.
         "fetch_job_polling_interval": settings.WORKER_POLLING_SECONDS,
         "abort_job_polling_interval": 0.5,
-        "shutdown_graceful_timeout": settings.SHUTDOWN_GRACE_SECONDS + 5,
+        # Runs get SHUTDOWN_GRACE_SECONDS to finish; then the task is aborted and ends them.
+        "shutdown_graceful_timeout": settings.SHUTDOWN_GRACE_SECONDS,
         "update_heartbeat_interval": settings.WORKER_HEARTBEAT_SECONDS,
-        "stalled_worker_timeout": settings.STALLED_WORKER_SECONDS,
+        "stalled_worker_timeout": stalled_after_seconds(),
         "delete_jobs": "successful",
         "install_signal_handlers": True,
     }
@@ -86,6 +99,18 @@ def run_worker(
     if name:
         options["name"] = name
     worker_connector = app.connector.get_worker_connector()  # type: ignore[attr-defined]
-    with app.replace_connector(worker_connector) as worker_app:
-        logger.info("worker starting: queues=%s concurrency=%s", options["queues"], concurrency)
-        worker_app.run_worker(**options)
+    runs_flows = "default" in options["queues"]
+    if runs_flows:
+        # The warm forkserver for plan runs starts before the worker's threads do.
+        from plandeploy.jobs import flows
+
+        flows.start_runner()
+    try:
+        with app.replace_connector(worker_connector) as worker_app:
+            logger.info(
+                "worker starting: queues=%s concurrency=%s", options["queues"], concurrency
+            )
+            worker_app.run_worker(**options)
+    finally:
+        if runs_flows:
+            flows.stop_runner()

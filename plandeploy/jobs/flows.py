@@ -1,0 +1,517 @@
+"""run_flows_job and preflight_job: a plan or its checks run by CumulusCI in a warm child process.
+
+The worker thread never runs product code: it builds a RunSpec, hands it to the worker's
+FlowRunner (one forkserver per worker process) and turns the child's events into database
+writes of the columns it owns (results, log, started_at, status), batched per job. Also here:
+fail_stalled_jobs, which ends the runs of crashed workers.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Model
+from procrastinate import sql as procrastinate_sql
+from procrastinate.contrib.django import app
+from procrastinate.job_context import AbortReason, JobContext
+
+from plandeploy import queue, repos
+from plandeploy.flowrunner import (
+    Event,
+    FlowRunner,
+    OrgInput,
+    PreflightResults,
+    RunResult,
+    RunSpec,
+    StepFinished,
+    StepInput,
+    StepLog,
+    StepStarted,
+)
+from plandeploy.hashids import encode
+from plandeploy.runs.models import (
+    CANCELED_MESSAGE,
+    INTERRUPTED_MESSAGE,
+    Job,
+    PreflightResult,
+    ScratchOrg,
+    Status,
+)
+from plandeploy.runs.notify import notify
+from plandeploy.runs.status import transition, transition_many
+from plandeploy.schedules import periodic
+from plandeploy.scrub import scrub
+
+logger = logging.getLogger(__name__)
+
+PREFLIGHT_CANCELED_MESSAGE = "Preflight canceled."
+# Writes of results/log per run: at most one per this many seconds, plus one per step end.
+LOG_WRITE_SECONDS = 0.5
+# How often a running task re-reads its row: a cancel recorded only in the database (the
+# abort signal lost, or a maintenance job that ended the run) still stops it.
+DB_CHECK_SECONDS = 1.0
+RUN_TASKS = ("run_flows_job", "preflight_job")
+
+
+def timeout_message(seconds: float) -> str:
+    return (
+        f"The installation exceeded the time limit of {seconds:g} seconds and was stopped."
+    )
+
+
+# -- the worker's FlowRunner ------------------------------------------------------------------
+
+_runner: FlowRunner | None = None
+_runner_lock = threading.Lock()
+
+
+def start_runner() -> FlowRunner:
+    """Start this process's FlowRunner (its forkserver preloads Django and CumulusCI).
+
+    Called by the worker at start-up; the first run starts it lazily otherwise.
+    """
+    global _runner
+    with _runner_lock:
+        if _runner is None:
+            flow_runner = FlowRunner()
+            flow_runner.start()
+            _runner = flow_runner
+        return _runner
+
+
+def stop_runner() -> None:
+    global _runner
+    with _runner_lock:
+        if _runner is not None:
+            _runner.stop()
+            _runner = None
+
+
+class WorkerShutdown(Exception):
+    """The worker is stopping and the grace period is over: stop the run now."""
+
+
+# -- the jobs ---------------------------------------------------------------------------------
+
+
+@app.task(name="run_flows_job", queue="default", pass_context=True)
+def run_flows_job(context: JobContext, job_pk: int) -> str:
+    """Runs a plan against a CumulusCI org."""
+    return _Run(Job, job_pk, context).execute()
+
+
+@app.task(name="preflight_job", queue="default", pass_context=True)
+def preflight_job(context: JobContext, preflight_pk: int) -> str:
+    """Runs preflight checks against an org."""
+    return _Run(PreflightResult, preflight_pk, context).execute()
+
+
+@periodic("fail_stalled_jobs", queue="short")
+@app.task(name="fail_stalled_jobs", queue="short")
+def fail_stalled_jobs(timestamp: int | None = None) -> int:
+    """End the runs of crashed workers (and any run whose queue job is gone) as interrupted."""
+    return end_stalled_runs()
+
+
+# -- one run ----------------------------------------------------------------------------------
+
+
+class RunSetupError(Exception):
+    """The run cannot start (no org, no repository, ...); the message is shown to the user."""
+
+
+@dataclass
+class _Writer:
+    """Accumulates a run's results and log lines and writes them in batches (W8).
+
+    Only `results`, `log` and `edited_at` are written, by one UPDATE that merges the changed
+    step entries into the stored results (jsonb `||`) and appends to the log: a concurrent
+    change of any other column (is_public, is_valid) is never overwritten (W7).
+    """
+
+    model: type[Model]
+    pk: int
+    results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)
+    log: list[str] = field(default_factory=list)
+    last_write: float = 0.0
+    writes: int = 0
+
+    def step_entry(self, step_id: str) -> dict[str, Any]:
+        entries = self.results.setdefault(step_id, [{}])
+        if not entries or not isinstance(entries[0], dict):
+            entries[:] = [{}]
+        self.dirty.add(step_id)
+        return entries[0]
+
+    def add_log(self, step_id: str | None, text: str) -> None:
+        self.log.append(text)
+        if step_id is not None:
+            entry = self.step_entry(step_id)
+            escaped = html.escape(text)
+            entry["logs"] = f"{entry['logs']}\n{escaped}" if entry.get("logs") else escaped
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.dirty or self.log)
+
+    def due(self) -> bool:
+        return self.pending and time.monotonic() - self.last_write >= LOG_WRITE_SECONDS
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        delta = {step_id: self.results[step_id] for step_id in self.dirty}
+        log_text = "\n".join(self.log)
+        table = self.model._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                UPDATE {table}
+                   SET results = results || %s::jsonb,
+                       log = CASE WHEN log = '' THEN %s ELSE log || E'\\n' || %s END,
+                       edited_at = now()
+                 WHERE id = %s
+                """,
+                [_json(delta), log_text, log_text, self.pk],
+            )
+        self.dirty.clear()
+        self.log.clear()
+        self.last_write = time.monotonic()
+        self.writes += 1
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+class _Run:
+    """Carries one Job or PreflightResult from `started` to a final status, whatever happens."""
+
+    def __init__(self, model: type[Model], pk: int, context: JobContext | None) -> None:
+        self.model = model
+        self.pk = pk
+        self.context = context
+        self.is_job = model is Job
+        self.writer = _Writer(model, pk)
+        self.public_id = encode(pk) if self.is_job else str(pk)
+        self.secrets: list[str] = []
+        self.started = False
+        self.outcome_status: str | None = None
+        self._next_db_check = 0.0
+        self._db_cancel = False
+        self._begun = time.monotonic()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def execute(self) -> str:
+        row = self.model.objects.filter(pk=self.pk).first()
+        if row is None:
+            logger.warning("%s %s no longer exists", self.model.__name__, self.public_id)
+            return "missing"
+        if row.status != Status.STARTED:
+            return row.status
+        home = None
+        try:
+            if row.cancel_requested_at is not None:
+                return self._finish(RunResult("canceled", None))
+            spec = self._build_spec(row)
+            home = spec.home_dir
+            result = self._run(spec)
+            return self._finish(result)
+        except WorkerShutdown:
+            return self._end(Status.CANCELED, INTERRUPTED_MESSAGE)
+        except RunSetupError as exc:
+            return self._end(Status.FAILED, self._clean(str(exc)))
+        except Exception as exc:
+            logger.exception("%s %s errored", self.model.__name__, self.public_id)
+            return self._end(Status.FAILED, self._clean(f"{type(exc).__name__}: {exc}"))
+        except BaseException:
+            # Interpreter exit, task cancellation: never leave the row `started` (W5, W32).
+            self._end(Status.CANCELED, INTERRUPTED_MESSAGE)
+            raise
+        finally:
+            if home:
+                shutil.rmtree(home, ignore_errors=True)
+
+    def _run(self, spec: RunSpec) -> RunResult:
+        try:
+            flow_runner = _runner or start_runner()
+        except Exception as exc:
+            raise RunSetupError(f"The run process could not be started: {exc}") from exc
+        return flow_runner.run(
+            spec,
+            on_event=self._on_event,
+            should_cancel=self._should_cancel,
+            timeout=float(settings.JOB_TIMEOUT),
+            cancel_grace=float(settings.CANCEL_GRACE_SECONDS),
+        )
+
+    def _finish(self, result: RunResult) -> str:
+        if result.outcome == "complete":
+            return self._end(Status.COMPLETE, None)
+        if result.outcome == "failed":
+            return self._end(Status.FAILED, self._clean(result.error or "The run failed."))
+        if result.outcome == "timeout":
+            return self._end(Status.CANCELED, timeout_message(settings.JOB_TIMEOUT))
+        message = CANCELED_MESSAGE if self.is_job else PREFLIGHT_CANCELED_MESSAGE
+        return self._end(Status.CANCELED, message)
+
+    def _end(self, status: str, exception: str | None) -> str:
+        """Write what is left and move to `status` in one transaction; announce it."""
+        fields: dict[str, Any] = {}
+        if exception is not None:
+            fields["exception"] = exception
+        with transaction.atomic():
+            self.writer.flush()
+            moved = transition(self.model, self.pk, status, **fields)
+        if not moved:
+            # Someone else ended it first (a cancel before start, fail_stalled_jobs, the
+            # time-limit sweep): their status stands; statuses only move forward.
+            current = self.model.objects.filter(pk=self.pk).values_list("status", flat=True)
+            status = current.first() or status
+        elif status == Status.FAILED:
+            self._report_backend_error()
+        logger.info(
+            "%s %s %s", self.model.__name__, self.public_id, status,
+            extra={"context": {
+                "event": "job" if self.is_job else "preflight",
+                "status": status,
+                "duration": run_duration(self._begun, time.monotonic()),
+                "db_writes": self.writer.writes,
+            }},
+        )
+        return status
+
+    def _report_backend_error(self) -> None:
+        user_id = self.model.objects.filter(pk=self.pk).values_list("user_id", flat=True).first()
+        if user_id:
+            notify("BACKEND_ERROR", "user", encode(user_id), message="There was an error")
+
+    def _clean(self, text: str) -> str:
+        return scrub(text, tuple(s for s in self.secrets if s))
+
+    # -- events from the child ---------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        writer = self.writer
+        if isinstance(event, StepStarted):
+            if not self.started:
+                self.started = True
+                self._mark_started()
+            writer.step_entry(event.step_id)
+            if writer.due():
+                writer.flush()
+        elif isinstance(event, StepLog):
+            writer.add_log(event.step_id, event.text)
+            if writer.due():
+                writer.flush()
+        elif isinstance(event, StepFinished):
+            entry = writer.step_entry(event.step_id)
+            entry["status"] = event.status
+            if event.message:
+                entry["message"] = html.escape(event.message)
+            writer.flush()
+            notify("TASK_COMPLETED", self.model.__name__.lower(), self.public_id,
+                   step=event.step_id, status=event.status)
+        elif isinstance(event, PreflightResults):
+            for key, entries in event.results.items():
+                writer.results[key] = [
+                    {**item, "message": html.escape(item["message"])}
+                    if item.get("message") else item
+                    for item in entries
+                ]
+                writer.dirty.add(key)
+            writer.flush()
+
+    def _mark_started(self) -> None:
+        """The running state (W29): started_at is set once, when the first step begins."""
+        with transaction.atomic():
+            changed = self.model.objects.filter(
+                pk=self.pk, started_at__isnull=True, status=Status.STARTED
+            ).update(started_at=_now())
+            if changed and self.is_job:
+                notify("JOB_STARTED", "job", self.public_id)
+
+    def _should_cancel(self) -> bool:
+        if self.writer.due():
+            self.writer.flush()
+        if self.context is not None:
+            reason = self.context.abort_reason()
+            if reason == AbortReason.SHUTDOWN:
+                raise WorkerShutdown()
+            if reason == AbortReason.USER_REQUEST:
+                return True
+        now = time.monotonic()
+        if not self._db_cancel and now >= self._next_db_check:
+            self._next_db_check = now + DB_CHECK_SECONDS
+            row = self.model.objects.filter(pk=self.pk).values(
+                "status", "cancel_requested_at"
+            ).first()
+            self._db_cancel = (
+                row is None or row["status"] != Status.STARTED
+                or row["cancel_requested_at"] is not None
+            )
+        return self._db_cancel
+
+    # -- building the spec -------------------------------------------------------------------
+
+    def _build_spec(self, row: Model) -> RunSpec:
+        plan = row.plan
+        version = plan.version
+        product = version.product
+        org = self._org_input(row)
+        self.secrets = [org.org_id, org.access_token or "", org.username or "",
+                        org.instance_url or "", *self._org_tokens(row)]
+        repo_dir = self._checkout(product.repo_url, plan.commit_ish or version.commit_ish)
+        steps = list(plan.steps.order_by("step_num_key"))
+        if self.is_job:
+            selected = set(row.steps.values_list("pk", flat=True))
+        else:
+            selected = {step.pk for step in steps}
+        home = tempfile.mkdtemp(prefix=f"plandeploy-run-{self.public_id}-")
+        return RunSpec(
+            kind="flow" if self.is_job else "preflight",
+            repo_dir=str(repo_dir),
+            steps=[
+                StepInput(
+                    step_id=step.hashid,
+                    step_num=step.step_num,
+                    name=step.safe_translation_getter("name", any_language=True) or "",
+                    task_class=step.task_class,
+                    task_config=step.task_config or {},
+                    skip=step.pk not in selected,
+                    path=step.path or None,
+                )
+                for step in steps
+            ],
+            org=org,
+            home_dir=home,
+            plan_checks=list(plan.preflight_checks or []),
+            secrets=[s for s in self.secrets if s],
+            log_flush_seconds=LOG_WRITE_SECONDS,
+            name=plan.plan_template.name or "plandeploy",
+        )
+
+    def _checkout(self, repo_url: str, commit_ish: str) -> Path:
+        if not repo_url:
+            raise RunSetupError("The product has no repository.")
+        path = Path(repo_url).expanduser()
+        if "://" not in repo_url and "@" not in repo_url and not path.is_absolute():
+            # A relative path names a directory of this installation (the sample product).
+            repo_url = str(settings.BASE_DIR.parent / path)
+        try:
+            return repos.checkout(repo_url, commit_ish or "", Path(settings.REPO_CACHE_ROOT))
+        except repos.RepoError as exc:
+            raise RunSetupError(str(exc)) from exc
+
+    @staticmethod
+    def _org_tokens(row: Model) -> list[str]:
+        """The org's stored tokens: never sent to a local org's run, always scrubbed."""
+        connection_row = getattr(row.user, "org_connection", None) if row.user_id else None
+        if connection_row is None:
+            return []
+        return [t for t in (connection_row.access_token, connection_row.refresh_token) if t]
+
+    def _org_input(self, row: Model) -> OrgInput:
+        if row.user_id is not None:
+            connection_row = getattr(row.user, "org_connection", None)
+            if connection_row is None or connection_row.org_id != row.org_id:
+                raise RunSetupError(
+                    "The connection to the org was lost. Please log in again and retry."
+                )
+            if connection_row.org_type == "local":
+                return OrgInput(
+                    "local", connection_row.org_id, workspace=connection_row.workspace,
+                    username=connection_row.org_username or None,
+                    instance_url=connection_row.instance_url or None,
+                )
+            return OrgInput(
+                "salesforce", connection_row.org_id,
+                instance_url=connection_row.instance_url or None,
+                access_token=connection_row.access_token,
+                username=connection_row.org_username or None,
+            )
+        scratch = ScratchOrg.objects.filter(org_id=row.org_id).first() if row.org_id else None
+        if scratch is None:
+            # A persistent-org run whose user was deleted, or a scratch org that is gone (W5).
+            raise RunSetupError("The org for this run no longer exists.")
+        config = scratch.config or {}
+        if config.get("workspace"):
+            return OrgInput("local", scratch.org_id, workspace=config["workspace"],
+                            username=config.get("username"))
+        return OrgInput(
+            "salesforce", scratch.org_id, instance_url=config.get("instance_url"),
+            access_token=config.get("access_token"), username=config.get("username"),
+        )
+
+
+def _now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+def run_duration(start: float, end: float) -> float:
+    """Seconds between two instants, whole (the reference used timedelta.seconds: W32)."""
+    return round(end - start, 3)
+
+
+# -- crashed workers --------------------------------------------------------------------------
+
+
+def end_stalled_runs() -> int:
+    """End, as interrupted, the runs of dead workers and runs whose queue job has vanished.
+
+    Uses procrastinate's own stalled-job query (worker heartbeats); the stalled queue jobs
+    are marked failed, which releases their per-org lock so the org's next run can start.
+    """
+    ended = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            procrastinate_sql.queries["select_stalled_jobs_by_heartbeat"],
+            {"queue": None, "task_name": None,
+             "seconds_since_heartbeat": queue.stalled_after_seconds()},
+        )
+        columns = [c.name for c in cursor.description]
+        stalled = [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
+        stalled_ids = [r["id"] for r in stalled if r["task_name"] in RUN_TASKS]
+        # What procrastinate's finish_job does, for all of them at once.
+        cursor.execute(
+            "UPDATE procrastinate_jobs SET status = 'failed', abort_requested = false, "
+            "attempts = attempts + 1 WHERE id = ANY(%s) AND status = 'doing'",
+            [stalled_ids],
+        )
+        for model in (Job, PreflightResult):
+            table = model._meta.db_table
+            # Runs of dead workers, plus runs whose queue job ended or disappeared without
+            # the run ending (a crash between the two): nothing else will ever end them.
+            cursor.execute(
+                f"""
+                SELECT r.id FROM {table} r
+                 WHERE r.status = 'started' AND r.job_id IS NOT NULL
+                   AND (r.job_id = ANY(%s)
+                        OR NOT EXISTS (
+                            SELECT 1 FROM procrastinate_jobs q
+                             WHERE q.id = r.job_id AND q.status IN ('todo', 'doing')))
+                """,
+                [stalled_ids],
+            )
+            pks = [r[0] for r in cursor.fetchall()]
+            ended += len(transition_many(model, pks, Status.CANCELED,
+                                         exception=INTERRUPTED_MESSAGE))
+    if ended:
+        logger.warning("ended %d interrupted run(s)", ended)
+    return ended

@@ -1,0 +1,316 @@
+"""run_flows_job and preflight_job with real CumulusCI runs of the sample product.
+
+These run in an in-process worker (the queue and the child processes are real); the
+behaviours that need a worker process to be signalled or killed are in test_flows_worker.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from plandeploy.jobs.enqueuer import enqueue_pending
+from plandeploy.jobs.flows import end_stalled_runs, run_duration
+from plandeploy.runs import services
+from plandeploy.runs.models import CANCELED_MESSAGE, INTERRUPTED_MESSAGE, Job, Status
+from plandeploy.runs.tests.factories import (
+    EventListener,
+    clear_queue,
+    local_user,
+    publish_plan,
+    sample_steps,
+    step_data,
+)
+from plandeploy.testing.processes import run_worker_until_idle
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+COMMAND = "cumulusci.tasks.command.Command"
+
+
+@pytest.fixture(autouse=True)
+def empty_queue():
+    clear_queue()
+
+
+def run_all() -> None:
+    run_worker_until_idle(queues=("short",))
+    run_worker_until_idle(queues=("default",))
+
+
+def start_job(plan, user=None, steps=None) -> Job:
+    user = user or local_user()
+    steps = plan.steps.all() if steps is None else steps
+    return services.create_job(plan=plan, steps=steps, user=user)
+
+
+def workspace(user) -> Path:
+    return Path(user.org_connection.workspace)
+
+
+def test_plan_runs_to_complete_with_results_logs_and_events():
+    plan = publish_plan()
+    user = local_user()
+    listener = EventListener()
+    try:
+        job = start_job(plan, user)
+        run_all()
+        job_events = listener.types("job", job.hashid)
+        org_events = listener.types("org", user.org_id)
+        all_events = listener.types()
+    finally:
+        listener.close()
+    job.refresh_from_db()
+    steps = list(plan.steps.order_by("step_num_key"))
+    assert job.status == Status.COMPLETE, job.exception
+    assert job.success_at is not None and job.enqueued_at is not None
+    assert job.enqueued_at <= job.started_at <= job.success_at
+    assert set(job.results) == {step.hashid for step in steps}
+    assert all(job.results[step.hashid][0]["status"] == "ok" for step in steps)
+    assert "InstallComponent done" in job.results[steps[0].hashid][0]["logs"]
+    assert "plandeploy-sample installed" in job.results[steps[3].hashid][0]["logs"]
+    assert "InstallComponent done" in job.log
+    # The steps acted on the org's workspace.
+    assert list((workspace(user)).iterdir())
+    assert job_events[0] == "JOB_STARTED"
+    assert job_events.count("TASK_COMPLETED") == len(steps)
+    assert job_events[-1] == "JOB_COMPLETED"
+    assert "BACKEND_ERROR" not in all_events
+    assert "ORG_CHANGED" in org_events
+
+
+def test_failing_step_fails_the_job_skips_later_steps_and_sanitizes_the_message():
+    steps = sample_steps()
+    steps[1]["task_config"]["options"]["fail"] = True
+    plan = publish_plan(steps=steps)
+    user = local_user()
+    listener = EventListener()
+    try:
+        job = start_job(plan, user)
+        run_all()
+        types = listener.types()
+    finally:
+        listener.close()
+    job.refresh_from_db()
+    first, failing, *later = list(plan.steps.order_by("step_num_key"))
+    assert job.status == Status.FAILED
+    assert job.results[first.hashid][0]["status"] == "ok"
+    entry = job.results[failing.hashid][0]
+    assert entry["status"] == "error"
+    assert "failed as requested" in entry["message"]
+    # The task put the org id in its message; it never reaches the results or the exception.
+    assert user.org_id not in entry["message"]
+    assert user.org_id not in job.exception
+    assert user.org_id not in json.dumps(job.results) and user.org_id not in job.log
+    assert all(step.hashid not in job.results for step in later)
+    assert "failed as requested" in job.exception
+    assert "JOB_FAILED" in types and "BACKEND_ERROR" in types
+
+
+def test_unselected_optional_step_is_skipped():
+    plan = publish_plan()
+    user = local_user()
+    steps = list(plan.steps.order_by("step_num_key"))
+    optional = [step for step in steps if not step.is_required]
+    assert len(optional) == 1
+    job = start_job(plan, user, steps=[step for step in steps if step.is_required])
+    run_all()
+    job.refresh_from_db()
+    assert job.status == Status.COMPLETE
+    assert optional[0].hashid not in job.results
+    assert set(job.results) == {step.hashid for step in steps if step.is_required}
+    assert not (workspace(user) / "data").exists()
+
+
+def test_step_logs_messages_and_log_are_scrubbed_of_org_secrets():
+    """W9/W10: per-step logs, step messages and the run log carry no org identifiers."""
+    user = local_user()
+    conn = user.org_connection
+    leaky = f"echo id={conn.org_id} user={conn.org_username} url={conn.instance_url} " \
+            f"token={conn.access_token}"
+    plan = publish_plan(steps=[
+        step_data("1", COMMAND, command=leaky),
+        step_data("2", COMMAND, command=f"{leaky} && false"),
+    ])
+    job = start_job(plan, user)
+    run_all()
+    job.refresh_from_db()
+    stored = json.dumps(job.results) + job.log + (job.exception or "")
+    assert job.status == Status.FAILED
+    assert "id=" in stored and "token=" in stored  # the lines themselves were kept
+    for secret in (conn.org_id, conn.org_username, conn.instance_url, conn.access_token):
+        assert secret not in stored
+
+
+def test_chatty_step_logs_are_written_in_batches():
+    """W8: thousands of log lines cost a handful of row writes, not one per line."""
+    plan = publish_plan(steps=[step_data("1", COMMAND, command="seq 1 3000")])
+    job = start_job(plan)
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            CREATE TABLE test_job_writes (n serial);
+            CREATE FUNCTION test_count_job_write() RETURNS trigger LANGUAGE plpgsql AS
+              $$ BEGIN INSERT INTO test_job_writes DEFAULT VALUES; RETURN NEW; END $$;
+            CREATE TRIGGER test_count_job_write AFTER UPDATE ON runs_job
+              FOR EACH ROW EXECUTE FUNCTION test_count_job_write();
+        """)
+    try:
+        run_all()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM test_job_writes")
+            writes = cursor.fetchone()[0]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("""
+                DROP TRIGGER test_count_job_write ON runs_job;
+                DROP FUNCTION test_count_job_write();
+                DROP TABLE test_job_writes;
+            """)
+    job.refresh_from_db()
+    assert job.status == Status.COMPLETE
+    logs = job.results[plan.steps.get().hashid][0]["logs"]
+    assert "\n3000" in logs and "\n1500\n" in logs
+    # enqueue + started_at + a few batches + the step end + the final status.
+    assert writes <= 15, writes
+
+
+def test_cancel_of_a_queued_run_ends_it_without_running_a_step():
+    plan = publish_plan()
+    user = local_user()
+    job = start_job(plan, user)
+    assert enqueue_pending(job.pk) == 1
+    assert services.request_cancel_job(job) is True
+    run_all()
+    job.refresh_from_db()
+    assert job.status == Status.CANCELED
+    assert job.exception == CANCELED_MESSAGE
+    assert job.started_at is None and job.results == {}
+    assert not workspace(user).exists()
+
+
+def test_cancel_recorded_only_in_the_database_still_stops_the_run():
+    """W3: the cancel lives in the database; a run that missed the abort signal sees it."""
+    plan = publish_plan(steps=[step_data("1", "tasks.wait.Wait", seconds=1),
+                               step_data("2", "tasks.wait.Wait", seconds=1)])
+    job = start_job(plan)
+    enqueue_pending(job.pk)
+    Job.objects.filter(pk=job.pk).update(cancel_requested_at=job.created_at)
+    run_worker_until_idle(queues=("default",))
+    job.refresh_from_db()
+    assert job.status == Status.CANCELED
+    assert job.results == {}
+
+
+def test_run_of_a_deleted_user_ends_failed_instead_of_staying_started():
+    """W5: a persistent-org job whose user is gone ends with a reason."""
+    plan = publish_plan()
+    user = local_user()
+    job = start_job(plan, user)
+    enqueue_pending(job.pk)
+    user.delete()
+    run_worker_until_idle(queues=("default",))
+    job.refresh_from_db()
+    assert job.status == Status.FAILED
+    assert "no longer exists" in job.exception
+
+
+def test_run_whose_queue_job_vanished_is_ended_as_interrupted():
+    """W5/W6: a started, enqueued run with no live queue job is ended, with an event."""
+    plan = publish_plan()
+    job = start_job(plan)
+    enqueue_pending(job.pk)
+    waiting = start_job(publish_plan())
+    enqueue_pending(waiting.pk)
+    job.refresh_from_db()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM procrastinate_jobs WHERE id = %s", [job.job_id])
+    listener = EventListener()
+    try:
+        assert end_stalled_runs() == 1
+        types = listener.types("job", job.hashid)
+    finally:
+        listener.close()
+    job.refresh_from_db()
+    assert job.status == Status.CANCELED and job.exception == INTERRUPTED_MESSAGE
+    # A job still waiting in the queue is not "interrupted" (W6a, W29).
+    assert Job.objects.get(pk=waiting.pk).status == Status.STARTED
+    assert types == ["JOB_CANCELED"]
+
+
+def test_run_duration_is_not_wrapped_at_a_day():
+    """W32: durations are whole seconds, not timedelta.seconds."""
+    assert run_duration(0.0, 2 * 86400 + 5.0) == 2 * 86400 + 5.0
+
+
+def test_preflight_complete_with_errors_and_warnings_keyed_by_step_and_plan():
+    plan = publish_plan(preflight_checks=[
+        {"when": "True", "action": "error", "message": "Plan-level error."},
+        {"when": "True", "action": "warn", "message": "Plan-level warning."},
+        {"when": "False", "action": "error", "message": "Never shown."},
+    ])
+    user = local_user()
+    listener = EventListener()
+    try:
+        preflight = services.create_preflight(plan=plan, org_id=user.org_id, user=user)
+        run_worker_until_idle(queues=("default",))
+        types = listener.types("preflightresult", str(preflight.pk))
+    finally:
+        listener.close()
+    preflight.refresh_from_db()
+    assert preflight.status == Status.COMPLETE, preflight.exception
+    assert preflight.results["plan"] == [
+        {"status": "error", "message": "Plan-level error."},
+        {"status": "warn", "message": "Plan-level warning."},
+    ]
+    assert preflight.error_count == 1 and preflight.warning_count == 1
+    assert not preflight.is_ready
+    assert types == ["PREFLIGHT_COMPLETED"]
+    assert preflight.success_at is not None
+
+
+def test_preflight_with_warnings_only_is_ready_and_step_checks_are_keyed_by_step_id():
+    steps = sample_steps()
+    steps[0]["task_config"]["checks"] = [
+        {"when": "True", "action": "warn", "message": "Step warning."}
+    ]
+    plan = publish_plan(steps=steps, preflight_checks=[])
+    user = local_user()
+    preflight = services.create_preflight(plan=plan, org_id=user.org_id, user=user)
+    run_worker_until_idle(queues=("default",))
+    preflight.refresh_from_db()
+    first = plan.steps.order_by("step_num_key").first()
+    assert preflight.status == Status.COMPLETE
+    assert preflight.results == {first.hashid: [{"status": "warn", "message": "Step warning."}]}
+    assert preflight.error_count == 0 and preflight.warning_count == 1
+    assert preflight.is_ready
+
+
+def test_preflight_sample_checks_call_product_tasks():
+    plan = publish_plan()
+    user = local_user()
+    preflight = services.create_preflight(plan=plan, org_id=user.org_id, user=user)
+    run_worker_until_idle(queues=("default",))
+    preflight.refresh_from_db()
+    assert preflight.status == Status.COMPLETE, preflight.exception
+    assert preflight.is_ready, preflight.results
+
+
+def test_preflight_that_raises_ends_failed():
+    plan = publish_plan(preflight_checks=[
+        {"when": "tasks.no_such_task()", "action": "error", "message": "x"},
+    ])
+    user = local_user()
+    listener = EventListener()
+    try:
+        preflight = services.create_preflight(plan=plan, org_id=user.org_id, user=user)
+        run_worker_until_idle(queues=("default",))
+        types = listener.types("preflightresult", str(preflight.pk))
+    finally:
+        listener.close()
+    preflight.refresh_from_db()
+    assert preflight.status == Status.FAILED
+    assert preflight.exception
+    assert types == ["PREFLIGHT_FAILED"]
