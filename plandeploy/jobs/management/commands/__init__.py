@@ -1,0 +1,1 @@
+"""plandeploy manage commands for the jobs."""

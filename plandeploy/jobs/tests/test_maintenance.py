@@ -1,0 +1,437 @@
+"""The maintenance rules on the real database, each boundary just inside and just outside.
+
+Every run is given the same `now` the rows were aged against, so "exactly at the limit"
+is exact. Notifications, the worker and the schedules are in test_maintenance_live.py.
+"""
+
+from __future__ import annotations
+
+import secrets
+import statistics
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from plandeploy import hashids, queue
+from plandeploy.accounts.models import FullOrgType, OrgConnection, User
+from plandeploy.catalog.models import Plan
+from plandeploy.jobs import maintenance
+from plandeploy.jobs.maintenance import (
+    PREFLIGHT_EXPIRED_MESSAGE,
+    run_calculate_average_plan_runtimes,
+    run_cleanup_user_data,
+    run_expire_preflight_results,
+)
+from plandeploy.runs.models import INTERRUPTED_MESSAGE, Job, PreflightResult, Status
+from plandeploy.runs.tests.factories import org_id, publish_plan
+
+pytestmark = pytest.mark.django_db
+
+SECOND = timedelta(seconds=1)
+DEAD_AFTER = timedelta(seconds=settings.JOB_TIMEOUT + 120)
+TOKEN_LIFETIME = timedelta(minutes=settings.TOKEN_LIFETIME_MINUTES)
+USER_RETENTION = timedelta(days=settings.USER_RETENTION_DAYS)
+EXCEPTION_RETENTION = timedelta(days=settings.EXCEPTION_RETENTION_DAYS)
+API_TOKEN_LIFETIME = timedelta(days=settings.API_TOKEN_EXPIRE_AFTER_DAYS)
+PREFLIGHT_LIFETIME = timedelta(minutes=settings.PREFLIGHT_LIFETIME_MINUTES)
+
+
+@pytest.fixture
+def now():
+    return timezone.now()
+
+
+@pytest.fixture
+def plan() -> Plan:
+    return publish_plan(steps=[], preflight_checks=[])
+
+
+def user_with_token(now, *, staff=False, token_age=timedelta(0), last_login=None) -> User:
+    user = User.objects.create(
+        username=f"u-{secrets.token_hex(4)}", is_staff=staff,
+        last_login=now if last_login is None else last_login,
+    )
+    OrgConnection.objects.create(
+        user=user, org_id=org_id(), org_name="Acme", organization_type="Developer Edition",
+        full_org_type=FullOrgType.DEVELOPER, instance_url="https://acme.example",
+        org_username="admin@acme.example", workspace="/tmp/acme",
+        access_token="access-secret", refresh_token="refresh-secret",
+        token_created_at=now - token_age,
+    )
+    return user
+
+
+def job(plan, **fields) -> Job:
+    """A job with any timestamps (auto_now_add ones are set after the insert)."""
+    created_at = fields.pop("created_at", None)
+    row = Job.objects.create(plan=plan, org_id=fields.pop("org_id", org_id()), **fields)
+    if created_at is not None:
+        Job.objects.filter(pk=row.pk).update(created_at=created_at)
+    return Job.objects.get(pk=row.pk)
+
+
+def preflight(plan, **fields) -> PreflightResult:
+    created_at = fields.pop("created_at", None)
+    row = PreflightResult.objects.create(plan=plan, org_id=fields.pop("org_id", org_id()), **fields)
+    if created_at is not None:
+        PreflightResult.objects.filter(pk=row.pk).update(created_at=created_at)
+    return PreflightResult.objects.get(pk=row.pk)
+
+
+def status_of(row) -> str:
+    return type(row).objects.get(pk=row.pk).status
+
+
+# -- Rule 1: runs past their time limit ------------------------------------------------
+
+
+def test_started_job_past_its_time_limit_is_canceled_with_the_interrupted_message(plan, now):
+    dead = job(plan, enqueued_at=now - DEAD_AFTER, started_at=now - DEAD_AFTER)
+    alive = job(plan, enqueued_at=now - DEAD_AFTER + SECOND, started_at=now - DEAD_AFTER + SECOND)
+
+    counts = run_cleanup_user_data(now)
+
+    assert counts["jobs_interrupted"] == 1
+    dead.refresh_from_db()
+    assert dead.status == Status.CANCELED
+    assert dead.exception == INTERRUPTED_MESSAGE
+    assert dead.canceled_at is not None and dead.canceled_at >= now
+    assert status_of(alive) == Status.STARTED
+
+
+def test_job_that_waited_in_the_queue_is_timed_from_when_it_began(plan, now):
+    """W6a: an hour in the queue then ten minutes of running is not a dead job."""
+    waited_long = job(
+        plan, enqueued_at=now - 2 * DEAD_AFTER, started_at=now - timedelta(minutes=10)
+    )
+    run_cleanup_user_data(now)
+    assert status_of(waited_long) == Status.STARTED
+
+
+def test_job_still_waiting_in_the_queue_is_left_alone_but_a_lost_one_is_canceled(plan, now):
+    waiting = job(plan, enqueued_at=now - 2 * DEAD_AFTER)
+    Job.objects.filter(pk=waiting.pk).update(
+        job_id=queue.defer("run_flows_job", queue="default", job_pk=waiting.pk)
+    )
+    lost = job(plan, enqueued_at=now - 2 * DEAD_AFTER, job_id=987654321)
+
+    run_cleanup_user_data(now)
+
+    assert status_of(waiting) == Status.STARTED
+    assert status_of(lost) == Status.CANCELED
+
+
+def test_dead_job_whose_queue_row_is_still_running_gets_an_abort_request(plan, now):
+    stuck = job(plan, enqueued_at=now - DEAD_AFTER, started_at=now - DEAD_AFTER)
+    queue_id = queue.defer("run_flows_job", queue="default", job_pk=stuck.pk)
+    Job.objects.filter(pk=stuck.pk).update(job_id=queue_id)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE procrastinate_jobs SET status = 'doing' WHERE id = %s", [queue_id])
+
+    run_cleanup_user_data(now)
+
+    assert status_of(stuck) == Status.CANCELED
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT abort_requested FROM procrastinate_jobs WHERE id = %s", [queue_id])
+        assert cursor.fetchone()[0] is True
+
+
+def test_finished_and_never_enqueued_jobs_are_not_touched(plan, now):
+    finished = job(plan, status=Status.COMPLETE, enqueued_at=now - 2 * DEAD_AFTER,
+                   started_at=now - 2 * DEAD_AFTER)
+    never_enqueued = job(plan, created_at=now - 2 * DEAD_AFTER)
+    run_cleanup_user_data(now)
+    assert status_of(finished) == Status.COMPLETE
+    assert status_of(never_enqueued) == Status.STARTED
+
+
+def test_started_preflight_past_its_time_limit_is_canceled(plan, now):
+    dead = preflight(plan, created_at=now - DEAD_AFTER)
+    alive = preflight(plan, created_at=now - DEAD_AFTER + SECOND)
+    began_late = preflight(plan, created_at=now - 2 * DEAD_AFTER,
+                           started_at=now - DEAD_AFTER + SECOND)
+    done = preflight(plan, created_at=now - 2 * DEAD_AFTER, status=Status.COMPLETE)
+
+    counts = run_cleanup_user_data(now)
+
+    assert counts["preflights_interrupted"] == 1
+    dead.refresh_from_db()
+    assert (dead.status, dead.exception) == (Status.CANCELED, INTERRUPTED_MESSAGE)
+    assert dead.canceled_at is not None
+    assert status_of(alive) == status_of(began_late) == Status.STARTED
+    assert status_of(done) == Status.COMPLETE
+
+
+# -- Rule 2: org tokens ----------------------------------------------------------------
+
+
+def connection_of(user) -> OrgConnection:
+    return OrgConnection.objects.get(user=user)
+
+
+def test_org_token_expires_at_its_lifetime_not_before(now):
+    due = user_with_token(now, token_age=TOKEN_LIFETIME)
+    fresh = user_with_token(now, token_age=TOKEN_LIFETIME - SECOND)
+
+    counts = run_cleanup_user_data(now)
+
+    assert counts["org_tokens_expired"] == 1
+    expired = connection_of(due)
+    assert (expired.access_token, expired.refresh_token, expired.token_created_at) == (
+        None, None, None)
+    assert User.objects.get(pk=due.pk).valid_token_for is None
+    assert connection_of(fresh).access_token == "access-secret"
+    assert User.objects.get(pk=fresh.pk).valid_token_for == connection_of(fresh).org_id
+
+
+def test_non_staff_lose_their_org_details_staff_keep_them(now):
+    member = user_with_token(now, token_age=TOKEN_LIFETIME)
+    staff = user_with_token(now, staff=True, token_age=TOKEN_LIFETIME)
+    staff_org = connection_of(staff).org_id
+
+    run_cleanup_user_data(now)
+
+    cleared = connection_of(member)
+    assert cleared.org_id is None
+    assert (cleared.org_name, cleared.organization_type, cleared.instance_url,
+            cleared.org_username, cleared.full_org_type) == ("", "", "", "", None)
+    kept = connection_of(staff)
+    assert kept.access_token is None and kept.token_created_at is None
+    assert (kept.org_id, kept.org_name, kept.organization_type, kept.full_org_type,
+            kept.instance_url, kept.org_username) == (
+        staff_org, "Acme", "Developer Edition", FullOrgType.DEVELOPER,
+        "https://acme.example", "admin@acme.example")
+
+
+def test_running_job_or_preflight_within_a_day_keeps_the_token(plan, now):
+    with_job = user_with_token(now, token_age=TOKEN_LIFETIME)
+    job(plan, user=with_job, created_at=now - timedelta(days=1) + SECOND)
+    with_preflight = user_with_token(now, token_age=TOKEN_LIFETIME)
+    # (started recently, so rule 1 does not end it first)
+    preflight(plan, user=with_preflight, created_at=now - timedelta(days=1) + SECOND,
+              started_at=now)
+    with_stale_run = user_with_token(now, token_age=TOKEN_LIFETIME)
+    job(plan, user=with_stale_run, created_at=now - timedelta(days=1))
+    with_finished_run = user_with_token(now, token_age=TOKEN_LIFETIME)
+    job(plan, user=with_finished_run, status=Status.COMPLETE, created_at=now)
+
+    counts = run_cleanup_user_data(now)
+
+    assert counts["org_tokens_expired"] == 2
+    assert connection_of(with_job).access_token == "access-secret"
+    assert connection_of(with_preflight).access_token == "access-secret"
+    assert connection_of(with_stale_run).access_token is None
+    assert connection_of(with_finished_run).access_token is None
+
+
+# -- Rule 3: idle users ----------------------------------------------------------------
+
+
+def test_idle_non_staff_users_are_deleted_and_their_runs_kept(plan, now):
+    idle = user_with_token(now, last_login=now - USER_RETENTION)
+    Token.objects.create(user=idle)
+    idle_job = job(plan, user=idle, status=Status.COMPLETE)
+    idle_preflight = preflight(plan, user=idle, status=Status.COMPLETE)
+    recent = user_with_token(now, last_login=now - USER_RETENTION + SECOND)
+    idle_staff = user_with_token(now, staff=True, last_login=now - 10 * USER_RETENTION)
+
+    counts = run_cleanup_user_data(now)
+
+    assert counts["users_deleted"] == 1
+    assert not User.objects.filter(pk=idle.pk).exists()
+    assert not OrgConnection.objects.filter(user_id=idle.pk).exists()
+    assert not Token.objects.filter(user_id=idle.pk).exists()
+    assert Job.objects.get(pk=idle_job.pk).user_id is None
+    assert PreflightResult.objects.get(pk=idle_preflight.pk).user_id is None
+    assert User.objects.filter(pk__in=[recent.pk, idle_staff.pk]).count() == 2
+
+
+def test_user_who_never_signed_in_is_measured_from_joining(now):
+    """W30: last_login NULL no longer means kept forever."""
+    old = User.objects.create(username="never-old", date_joined=now - USER_RETENTION)
+    new = User.objects.create(username="never-new", date_joined=now - USER_RETENTION + SECOND)
+    run_cleanup_user_data(now)
+    assert not User.objects.filter(pk=old.pk).exists()
+    assert User.objects.filter(pk=new.pk).exists()
+
+
+def test_user_deletion_covers_every_table_that_references_users():
+    """The set-based delete is generated from the models' on_delete rules (none missed)."""
+    sql = maintenance._user_dependants_sql()
+    for table in ("accounts_orgconnection", "authtoken_token", "django_admin_log"):
+        assert f"DELETE FROM {table} " in sql
+    for table in ("runs_job", "runs_preflightresult"):
+        assert f"UPDATE {table} SET user_id = NULL" in sql
+
+
+# -- Rule 4: old exceptions (and logs) -------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [job, preflight])
+def test_exception_and_log_of_old_runs_are_cleared_results_kept(plan, now, make):
+    old = make(plan, status=Status.FAILED, exception="Field Acme__c missing", log="scrubbed",
+               results={"1": [{"status": "error"}]}, created_at=now - EXCEPTION_RETENTION)
+    log_only = make(plan, status=Status.COMPLETE, log="scrubbed",
+                    created_at=now - EXCEPTION_RETENTION)
+    young = make(plan, status=Status.FAILED, exception="Field Acme__c missing", log="scrubbed",
+                 created_at=now - EXCEPTION_RETENTION + SECOND)
+
+    counts = run_cleanup_user_data(now)
+
+    label = "job" if make is job else "preflight"
+    assert counts[f"{label}_exceptions_cleared"] == 1
+    assert counts[f"{label}_logs_cleared"] == 1
+    old.refresh_from_db()
+    assert (old.exception, old.log, old.results) == (None, "", {"1": [{"status": "error"}]})
+    assert type(old).objects.get(pk=log_only.pk).log == ""
+    young.refresh_from_db()
+    assert (young.exception, young.log) == ("Field Acme__c missing", "scrubbed")
+
+
+# -- Rule 5: API tokens ----------------------------------------------------------------
+
+
+def test_api_tokens_expire_after_their_lifetime(now):
+    old = Token.objects.create(user=User.objects.create(username="api-old", is_staff=True))
+    young = Token.objects.create(user=User.objects.create(username="api-new", is_staff=True))
+    Token.objects.filter(pk=old.pk).update(created=now - API_TOKEN_LIFETIME)
+    Token.objects.filter(pk=young.pk).update(created=now - API_TOKEN_LIFETIME + SECOND)
+
+    counts = run_cleanup_user_data(now)
+
+    assert counts["api_tokens_deleted"] == 1
+    assert list(Token.objects.values_list("pk", flat=True)) == [young.pk]
+
+
+# -- Batching and the run lock ---------------------------------------------------------
+
+
+def test_a_backlog_larger_than_a_batch_is_cleared_in_one_run(now):
+    users = [user_with_token(now, token_age=TOKEN_LIFETIME) for _ in range(5)]
+    counts = run_cleanup_user_data(now, batch_size=2)
+    assert counts["org_tokens_expired"] == 5
+    assert not OrgConnection.objects.filter(
+        user__in=users, access_token__isnull=False).exists()
+
+
+def test_a_run_does_nothing_while_another_holds_the_lock(now):
+    import psycopg
+
+    from plandeploy.testing.processes import test_database_url
+
+    due = user_with_token(now, token_age=TOKEN_LIFETIME)
+    with psycopg.connect(test_database_url(), autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))",
+                      ["plandeploy.maintenance.cleanup_user_data"])
+        assert run_cleanup_user_data(now) is None
+    assert connection_of(due).access_token == "access-secret"
+    assert run_cleanup_user_data(now)["org_tokens_expired"] == 1
+
+
+# -- expire_preflight_results ----------------------------------------------------------
+
+
+def test_finished_preflights_expire_at_their_lifetime_keeping_their_status(plan, now):
+    due = preflight(plan, status=Status.COMPLETE, created_at=now - PREFLIGHT_LIFETIME)
+    fresh = preflight(plan, status=Status.COMPLETE, created_at=now - PREFLIGHT_LIFETIME + SECOND)
+    failed = preflight(plan, status=Status.FAILED, created_at=now - PREFLIGHT_LIFETIME)
+
+    counts = run_expire_preflight_results(now)
+
+    assert counts == {"preflights_canceled": 0, "preflights_invalidated": 2}
+    for row in (due, failed):
+        row_now = PreflightResult.objects.get(pk=row.pk)
+        assert row_now.is_valid is False and row_now.status == row.status
+    assert PreflightResult.objects.get(pk=fresh.pk).is_valid is True
+
+
+def test_expired_preflight_still_started_is_canceled_and_invalid(plan, now):
+    running = preflight(plan, created_at=now - PREFLIGHT_LIFETIME)
+    young = preflight(plan, created_at=now - PREFLIGHT_LIFETIME + SECOND)
+
+    counts = run_expire_preflight_results(now)
+
+    assert counts == {"preflights_canceled": 1, "preflights_invalidated": 1}
+    running.refresh_from_db()
+    assert (running.status, running.is_valid) == (Status.CANCELED, False)
+    assert running.canceled_at is not None
+    assert running.exception == PREFLIGHT_EXPIRED_MESSAGE
+    young.refresh_from_db()
+    assert (young.status, young.is_valid) == (Status.STARTED, True)
+
+
+def test_preflight_expiry_batches(plan, now):
+    for _ in range(5):
+        preflight(plan, status=Status.COMPLETE, created_at=now - PREFLIGHT_LIFETIME)
+    counts = run_expire_preflight_results(now, batch_size=2)
+    assert counts["preflights_invalidated"] == 5
+    assert not PreflightResult.objects.filter(is_valid=True).exists()
+
+
+# -- calculate_average_plan_runtimes ---------------------------------------------------
+
+
+def completed(plan, durations: list[int], now, **fields) -> None:
+    """Complete jobs, the most recent last, each `duration` seconds from queue to success."""
+    for index, seconds in enumerate(durations):
+        enqueued = now - timedelta(days=len(durations) - index)
+        job(plan, status=fields.get("status", Status.COMPLETE), enqueued_at=enqueued,
+            success_at=enqueued + timedelta(seconds=seconds))
+
+
+def average(plan) -> int | None:
+    return Plan.objects.get(pk=plan.pk).calculated_average_duration
+
+
+def test_average_is_the_median_of_the_most_recent_window(plan, now):
+    window = settings.AVERAGE_JOB_WINDOW
+    recent = [100 + 2 * i for i in range(window)]  # even steps: the median is whole
+    # Two older, very slow runs fall outside the window and must not count.
+    completed(plan, [10_000, 10_000] + recent, now)
+    counts = run_calculate_average_plan_runtimes()
+    assert average(plan) == statistics.median(recent)
+    assert counts == {"plans_updated": 1, "plans_cleared": 0}
+
+
+def test_average_needs_the_minimum_number_of_runs_and_is_cleared_below_it(plan, now):
+    """W22: fewer than the minimum clears an old value instead of keeping it."""
+    minimum = settings.MINIMUM_JOBS_FOR_AVERAGE
+    Plan.objects.filter(pk=plan.pk).update(calculated_average_duration=999)
+    completed(plan, [60] * (minimum - 1), now)
+    # Runs that did not complete, or were never enqueued, do not count.
+    completed(plan, [60], now, status=Status.FAILED)
+    job(plan, status=Status.COMPLETE, success_at=now)
+    assert run_calculate_average_plan_runtimes() == {"plans_updated": 0, "plans_cleared": 1}
+    assert average(plan) is None
+
+    completed(plan, [60], now)
+    run_calculate_average_plan_runtimes()
+    assert average(plan) == 60
+
+
+def test_plans_whose_average_does_not_change_are_not_written(plan, now):
+    other = publish_plan(steps=[], preflight_checks=[])
+    completed(plan, [30] * settings.MINIMUM_JOBS_FOR_AVERAGE, now)
+    run_calculate_average_plan_runtimes()
+
+    def row_versions():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id, xmin::text FROM catalog_plan ORDER BY id")
+            return cursor.fetchall()
+
+    before = row_versions()
+    assert run_calculate_average_plan_runtimes() == {"plans_updated": 0, "plans_cleared": 0}
+    assert row_versions() == before
+    assert average(plan) == 30 and average(other) is None
+
+
+# -- Public ids in bulk ----------------------------------------------------------------
+
+
+def test_bulk_public_ids_equal_hashids_encode():
+    pks = [*range(0, 5000), *range(10**6, 10**6 + 5000), 2**40, 2**62]
+    assert maintenance.public_ids(pks) == [hashids.encode(pk) for pk in pks]
