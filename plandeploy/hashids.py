@@ -19,7 +19,10 @@ def decode(public_id: object) -> int | None:
     if not isinstance(public_id, str) or not public_id or len(public_id) > 32:
         return None
     numbers = _sqids.decode(public_id)
-    if len(numbers) != 1 or encode(numbers[0]) != public_id:
+    # Long ids can decode to numbers sqids cannot re-encode (or no bigint can hold).
+    if len(numbers) != 1 or not 0 < numbers[0] < 2**63:
+        return None
+    if encode(numbers[0]) != public_id:
         return None
     return numbers[0]
 
