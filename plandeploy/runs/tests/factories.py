@@ -62,7 +62,11 @@ def publish_plan(
         plan_template=template,
         version=version,
         title="Install",
-        preflight_checks=data["preflight_checks"] if preflight_checks is None else preflight_checks,
+        # Custom steps come without the sample's plan-level checks unless given some.
+        preflight_checks=(
+            preflight_checks if preflight_checks is not None
+            else data["preflight_checks"] if steps is None else []
+        ),
     )
     for step in sample_steps() if steps is None else steps:
         Step.objects.create(
