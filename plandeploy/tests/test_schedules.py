@@ -73,8 +73,12 @@ def test_registered_periodic_tasks_follow_settings_and_override():
     name = "cleanup_user_data"
     override = _registered_periodic(json.dumps({name: "*/7 * * * *"}))
     overridden = json.loads(override.stdout.strip().splitlines()[-1])
-    if name in registered:
-        assert overridden[name] == "*/7 * * * *"
+    # The maintenance jobs are registered under their seed names, so the override must bite.
+    assert {"cleanup_user_data", "expire_preflight_results",
+            "calculate_average_plan_runtimes"} <= set(registered)
+    assert overridden[name] == "*/7 * * * *"
+    assert {key: cron for key, cron in overridden.items() if key != name} == {
+        key: cron for key, cron in registered.items() if key != name}
 
     disabled = _registered_periodic(json.dumps({name: None}))
     assert name not in json.loads(disabled.stdout.strip().splitlines()[-1])
