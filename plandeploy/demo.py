@@ -1,12 +1,421 @@
-"""`plandeploy demo`: the sample installation, end to end (until then: the service itself)."""
+"""`plandeploy demo`: the sample product installed end to end through the HTTP API and a worker.
+
+On the embedded database it starts a web server and a worker (subprocesses), publishes
+examples/sample-product through the admin API, signs a demo user in, connects a local org,
+runs the preflight, then the plan, showing a progress bar per step, and exits 0 when the
+installation completed. Running it again reuses the published product and the demo org.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = REPO_ROOT / "examples" / "sample-product"
+ADMIN_USERNAME = "demo-admin"
+DEMO_USERNAME = "demo"
+BAR_WIDTH = 24
+RUN_TIMEOUT = 300
+
+
+class DemoError(Exception):
+    """The demo cannot go on; the message says what went wrong."""
 
 
 def run(args: argparse.Namespace) -> int:
     from plandeploy import cli
 
-    return cli.cmd_up(argparse.Namespace(host=cli.DEFAULT_HOST, port=args.port or cli.DEFAULT_PORT,
-                                         concurrency=4))
+    started = time.monotonic()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    cli._home()
+    cli._setup_django()
+    cli.prepare_database()
+    cli._migrate(verbose=False)
+    port = args.port or _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    services = _start_services(port)
+    try:
+        _wait_for_web(base_url, services)
+        demo = Demo(base_url)
+        plan = demo.publish()
+        demo.sign_in()
+        demo.connect_org()
+        preflight = demo.run_preflight(plan)
+        status = demo.run_plan(plan, preflight)
+    except DemoError as exc:
+        cli.say(f"demo failed: {exc}")
+        return 1
+    finally:
+        _stop_services(services)
+    cli.say(f"demo finished in {time.monotonic() - started:.1f} s: the installation is {status}")
+    return 0 if status == "complete" else 1
+
+
+# -- processes ------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _start_services(port: int) -> list[subprocess.Popen]:
+    from plandeploy import cli
+
+    base = [sys.executable, "-m", "plandeploy.cli"]
+    cli.say(f"starting a web server on port {port} and a worker")
+    # The services' own logs would interleave with the progress bars.
+    env = {**os.environ, "LOG_LEVEL": os.environ.get("DEMO_LOG_LEVEL", "WARNING")}
+    return [
+        subprocess.Popen([*base, "web", "--port", str(port)], cwd=REPO_ROOT, env=env),
+        subprocess.Popen([*base, "worker", "--concurrency", "2"], cwd=REPO_ROOT, env=env),
+    ]
+
+
+def _wait_for_web(base_url: str, services: list[subprocess.Popen]) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for process in services:
+            if process.poll() is not None:
+                raise DemoError(f"a service exited with code {process.returncode}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise DemoError("the web server did not answer within 60 s")
+
+
+def _stop_services(services: list[subprocess.Popen]) -> None:
+    import signal
+
+    for process in services:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in services:
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# -- the demo -------------------------------------------------------------------------------
+
+
+class Demo:
+    def __init__(self, base_url: str) -> None:
+        import httpx
+
+        self.base_url = base_url
+        self.admin = httpx.Client(base_url=base_url, timeout=30,
+                                  headers={"Authorization": f"Token {_admin_token()}"})
+        self.user = httpx.Client(base_url=base_url, timeout=30)
+        self.org_id: str | None = None
+
+    # -- publishing -------------------------------------------------------------------------
+
+    def publish(self) -> dict[str, Any]:
+        """Publish the sample product through the admin API; what exists already is reused
+        (a re-run, or a run that stopped half-way), so publishing is idempotent."""
+        from plandeploy import cli
+        from plandeploy.catalog.models import Plan, PlanTemplate, Product, ProductCategory, Version
+
+        data = json.loads((SAMPLE / "plan.json").read_text())
+        product_data, version_data = data["product"], data["version"]
+        plan_data = data["plans"][0]
+        cli.say("publishing the sample product through the admin API")
+        category = self._ensure(
+            "productcategory", ProductCategory.objects.filter(translations__title="Samples"),
+            {"title": "Samples"},
+        )
+        product = self._ensure(
+            "products", Product.objects.filter(productslug__slug=product_data["slug"]),
+            {
+                "title": product_data["title"],
+                "description": product_data.get("description", ""),
+                "category": category["url"],
+                "repo_url": str(SAMPLE),
+                "slug": product_data["slug"],
+            },
+        )
+        product_pk = Product.pk_from_hashid(product["id"])
+        version_body = {
+            "product": product["url"],
+            "label": version_data["label"],
+            "description": version_data.get("description", ""),
+        }
+        if version_data.get("commit_ish"):
+            version_body["commit_ish"] = version_data["commit_ish"]
+        version = self._ensure(
+            "versions",
+            Version.objects.filter(product_id=product_pk, label=version_data["label"]),
+            version_body,
+        )
+        template = self._ensure(
+            "plantemplates",
+            PlanTemplate.objects.filter(product_id=product_pk, name=plan_data["slug"]),
+            {
+                "name": plan_data["slug"],
+                "product": product["url"],
+                "preflight_message": plan_data.get("preflight_message", ""),
+                "post_install_message": plan_data.get("post_install_message", ""),
+            },
+        )
+        template_pk = PlanTemplate.pk_from_hashid(template["id"])
+        if not PlanTemplate.objects.get(pk=template_pk).slugs.filter(
+            slug=plan_data["slug"]
+        ).exists():
+            self._admin_post("planslug", {"slug": plan_data["slug"], "parent": template["url"]})
+        plan = self._ensure(
+            "plans",
+            Plan.objects.filter(
+                plan_template_id=template_pk,
+                version_id=Version.pk_from_hashid(version["id"]),
+                steps__isnull=False,
+            ).distinct(),
+            {
+                "title": plan_data["title"],
+                "plan_template": template["url"],
+                "version": version["url"],
+                "tier": plan_data.get("tier", "primary"),
+                "preflight_checks": plan_data.get("preflight_checks", []),
+                "steps": [
+                    {key: step[key] for key in (
+                        "step_num", "name", "description", "kind", "path", "is_required",
+                        "is_recommended", "task_class", "task_config",
+                    ) if key in step}
+                    for step in plan_data["steps"]
+                ],
+            },
+        )
+        return self._public_plan(plan["id"])
+
+    def _ensure(self, resource: str, existing, body: dict[str, Any]) -> dict[str, Any]:
+        """The admin API representation of the first `existing` object, else a new one."""
+        found = existing.order_by("pk").first()
+        if found is None:
+            return self._admin_post(resource, body)
+        public_id = getattr(found, "hashid", None) or str(found.pk)
+        response = self.admin.get(f"/admin/rest/{resource}/{public_id}")
+        _expect(response, 200, f"read {resource}")
+        return response.json()
+
+    def _public_plan(self, plan_id: str) -> dict[str, Any]:
+        response = self.user.get(f"/api/plans/{plan_id}/")
+        _expect(response, 200, "read the plan")
+        return response.json()
+
+    def _admin_post(self, resource: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.admin.post(f"/admin/rest/{resource}", json=body)
+        _expect(response, 201, f"create {resource}")
+        return response.json()
+
+    # -- the end user -----------------------------------------------------------------------
+
+    def sign_in(self) -> None:
+        """Sign the demo user in on the sign-in page; the API then uses that session."""
+        from plandeploy import cli
+
+        password = _demo_user_password()
+        page = self.user.get("/accounts/login/")
+        _expect(page, 200, "open the sign-in page")
+        response = self.user.post(
+            "/accounts/login/",
+            data={"username": DEMO_USERNAME, "password": password,
+                  "csrfmiddlewaretoken": self._csrf(page.text)},
+            headers={"Referer": f"{self.base_url}/accounts/login/"},
+        )
+        if response.status_code not in (200, 302) or "sessionid" not in self.user.cookies:
+            raise DemoError(f"sign-in failed (HTTP {response.status_code})")
+        self.user.headers["X-CSRFToken"] = self.user.cookies.get("csrftoken", "")
+        self.user.headers["Referer"] = f"{self.base_url}/"
+        cli.say(f"signed in as {DEMO_USERNAME!r}")
+
+    def _csrf(self, page: str) -> str:
+        match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        return match.group(1) if match else self.user.cookies.get("csrftoken", "")
+
+    def connect_org(self) -> None:
+        from plandeploy import cli
+
+        response = self.user.post("/api/orgs/connect/", json={"name": "Demo org"})
+        _expect(response, 201, "connect a local org")
+        self.org_id = response.json()["org_id"]
+        cli.say(f"connected the local org {response.json()['org_name']!r}")
+
+    def run_preflight(self, plan: dict[str, Any]) -> dict[str, Any]:
+        from plandeploy import cli
+
+        path = f"/api/plans/{plan['id']}/preflight/"
+        _expect(self.user.post(path), 201, "start the preflight checks")
+        cli.say("running the preflight checks ...")
+        preflight = _poll(lambda: self.user.get(path).json(), "the preflight checks")
+        names = {step["id"]: step["name"] for step in plan.get("steps") or []}
+        for key, entries in (preflight.get("results") or {}).items():
+            for entry in entries:
+                where = "plan" if key == "plan" else names.get(key, key)
+                cli.say(f"  preflight {entry['status']}: {where}: {entry.get('message') or ''}")
+        if preflight["status"] != "complete" or not preflight["is_ready"]:
+            raise DemoError(
+                f"the preflight ended {preflight['status']} with "
+                f"{preflight.get('error_count', 0)} error(s)"
+            )
+        cli.say(f"preflight complete: {preflight['warning_count']} warning(s), no errors")
+        return preflight
+
+    def run_plan(self, plan: dict[str, Any], preflight: dict[str, Any]) -> str:
+        from plandeploy import cli
+
+        steps = plan.get("steps") or []
+        results = preflight.get("results") or {}
+        selected = [
+            step["id"] for step in steps
+            if not any(e.get("status") in ("skip", "hide") for e in results.get(step["id"], []))
+        ]
+        response = self.user.post("/api/jobs/", json={"plan": plan["id"], "steps": selected})
+        _expect(response, 201, "start the installation")
+        job_id = response.json()["id"]
+        cli.say(f"installing {plan['title']!r} (job {job_id}) ...")
+        progress = Progress(steps, selected)
+        job = _poll(lambda: self.user.get(f"/api/jobs/{job_id}/").json(),
+                    "the installation", on_update=progress.show)
+        progress.show(job, final=True)
+        if job["status"] != "complete":
+            detail = next(
+                (e.get("message") for entries in job["results"].values() for e in entries
+                 if e.get("status") == "error"), None,
+            )
+            cli.say(f"the installation ended {job['status']}" + (f": {detail}" if detail else ""))
+        return job["status"]
+
+
+class Progress:
+    """A bar per step, redrawn in place on a terminal, printed on change otherwise."""
+
+    def __init__(self, steps: list[dict[str, Any]], selected: list[str]) -> None:
+        self.steps = steps
+        self.selected = set(selected)
+        self.started: dict[str, float] = {}
+        self.finished: dict[str, float] = {}
+        self.tty = sys.stdout.isatty()
+        self.drawn = 0
+        self.last_lines: list[str] = []
+
+    def show(self, job: dict[str, Any], final: bool = False) -> None:
+        now = time.monotonic()
+        lines = []
+        width = max((len(step["name"]) for step in self.steps), default=10)
+        for index, step in enumerate(self.steps, 1):
+            entry = (job.get("results") or {}).get(step["id"], [{}])[0]
+            state = entry.get("status")
+            if step["id"] in job.get("results", {}):
+                self.started.setdefault(step["id"], now)
+            if state:
+                self.finished.setdefault(step["id"], now)
+            if step["id"] not in self.selected:
+                bar, label = " " * BAR_WIDTH, "skipped"
+            elif state:
+                bar, label = "#" * BAR_WIDTH, state
+                elapsed = self.finished[step["id"]] - self.started.get(step["id"], now)
+                if elapsed >= 0.1:
+                    label = f"{state} ({elapsed:.1f} s)"
+            elif step["id"] in self.started:
+                # Steps report no percentage: the bar fills with time, never quite to the end.
+                elapsed = now - self.started[step["id"]]
+                filled = min(BAR_WIDTH - 1, int(BAR_WIDTH * (1 - 1 / (1 + elapsed / 3))))
+                bar, label = "#" * filled + ">" + " " * (BAR_WIDTH - filled - 1), "running"
+                if job["status"] != "started":
+                    label = "stopped"
+            else:
+                bar, label = "." * BAR_WIDTH, "waiting" if job["status"] == "started" else "-"
+            lines.append(f"  {index}. {step['name']:<{width}} [{bar}] {label}")
+        if self.tty:
+            if self.drawn:
+                sys.stdout.write(f"\x1b[{self.drawn}F")
+            sys.stdout.write("".join(f"\x1b[2K{line}\n" for line in lines))
+            sys.stdout.flush()
+            self.drawn = len(lines)
+        elif self._changed(lines) or (final and not self.last_lines):
+            print("\n".join(lines), flush=True)
+        self.last_lines = lines
+
+    def _changed(self, lines: list[str]) -> bool:
+        # On a pipe, print only when a step changes state (not for every bar movement).
+        def states(rows: list[str]) -> list[str]:
+            return [row.rsplit("]", 1)[-1].split("(")[0].strip() for row in rows]
+
+        return states(lines) != states(self.last_lines)
+
+
+def _poll(read, what: str, on_update=None) -> dict[str, Any]:
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        data = read()
+        if on_update:
+            on_update(data)
+        if data.get("status") != "started":
+            return data
+        time.sleep(0.1)
+    raise DemoError(f"{what} did not finish within {RUN_TIMEOUT} s")
+
+
+def _expect(response, status: int, what: str) -> None:
+    if response.status_code != status:
+        raise DemoError(f"could not {what}: HTTP {response.status_code} {response.text[:300]}")
+
+
+# -- accounts (the operator's side: what `manage createsuperuser` would do) ------------------
+
+
+def _admin_token() -> str:
+    from rest_framework.authtoken.models import Token
+
+    from plandeploy.accounts.models import User
+
+    admin, _ = User.objects.get_or_create(
+        username=ADMIN_USERNAME, defaults={"is_staff": True, "is_superuser": True}
+    )
+    if not (admin.is_staff and admin.is_superuser):
+        admin.is_staff = admin.is_superuser = True
+        admin.save(update_fields=["is_staff", "is_superuser"])
+    Token.objects.filter(user=admin).delete()  # a fresh token: an old one may have expired
+    return Token.objects.create(user=admin).key
+
+
+def _demo_user_password() -> str:
+    """Give the demo user a fresh random password each run (it is never shown)."""
+    from plandeploy.accounts.models import User
+
+    user, _ = User.objects.get_or_create(username=DEMO_USERNAME)
+    password = secrets.token_urlsafe(16)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    return password
+
+
+def main() -> int:  # pragma: no cover - `python -m plandeploy.demo`
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plandeploy.settings")
+    return run(parser.parse_args())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
