@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 import shutil
 import tempfile
 import threading
@@ -126,6 +127,10 @@ def fail_stalled_jobs(timestamp: int | None = None) -> int:
 # -- one run ----------------------------------------------------------------------------------
 
 
+_checkouts: dict[tuple[str, str], Path] = {}
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
 class RunSetupError(Exception):
     """The run cannot start (no org, no repository, ...); the message is shown to the user."""
 
@@ -217,7 +222,8 @@ class _Run:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def execute(self) -> str:
-        row = self.model.objects.filter(pk=self.pk).first()
+        related = ["plan__version__product", "plan__plan_template", "user__org_connection"]
+        row = self.model.objects.select_related(*related).filter(pk=self.pk).first()
         if row is None:
             logger.warning("%s %s no longer exists", self.model.__name__, self.public_id)
             return "missing"
@@ -376,7 +382,7 @@ class _Run:
         self.secrets = [org.org_id, org.access_token or "", org.username or "",
                         org.instance_url or "", *self._org_tokens(row)]
         repo_dir = self._checkout(product.repo_url, plan.commit_ish or version.commit_ish)
-        steps = list(plan.steps.order_by("step_num_key"))
+        steps = list(plan.steps.order_by("step_num_key").prefetch_related("translations"))
         if self.is_job:
             selected = set(row.steps.values_list("pk", flat=True))
         else:
@@ -412,10 +418,19 @@ class _Run:
         if "://" not in repo_url and "@" not in repo_url and not path.is_absolute():
             # A relative path names a directory of this installation (the sample product).
             repo_url = str(settings.BASE_DIR.parent / path)
+        key = (repo_url, commit_ish or "")
+        cached = _checkouts.get(key)
+        if cached is not None and cached.is_dir():
+            return cached
         try:
-            return repos.checkout(repo_url, commit_ish or "", Path(settings.REPO_CACHE_ROOT))
+            path = repos.checkout(repo_url, commit_ish or "", Path(settings.REPO_CACHE_ROOT))
         except repos.RepoError as exc:
             raise RunSetupError(str(exc)) from exc
+        # A plain directory (read live) and a full sha (immutable) always resolve to the same
+        # path; a branch or tag may move, so it is resolved again each run.
+        if not path.is_relative_to(Path(settings.REPO_CACHE_ROOT)) or _SHA.match(key[1]):
+            _checkouts[key] = path
+        return path
 
     @staticmethod
     def _org_tokens(row: Model) -> list[str]:
