@@ -24,7 +24,9 @@ def _post(client, plan, body=EMAIL):
 @pytest.mark.django_db
 def test_post_creates_org_defers_creation_and_binds_session(client):
     plan = factories.plan(supported_orgs="Both")
-    response = _post(client, plan)
+    # Queue rows left by earlier tests that committed are not ours to delete: count past them.
+    with override_settings(MAX_QUEUE_LENGTH=queue.queue_length("default") + 1):
+        response = _post(client, plan)
     assert response.status_code == 202
     body = response.json()
     assert set(body) == {"id", "plan", "enqueued_at", "created_at", "edited_at", "expires_at",
@@ -33,7 +35,7 @@ def test_post_creates_org_defers_creation_and_binds_session(client):
     assert "email" not in body
     org = ScratchOrg.objects.get(uuid=body["uuid"])
     assert org.email == "someone@example.com" and org.job_id is not None
-    rows = deferred("create_scratch_org")
+    rows = [row for row in deferred("create_scratch_org") if row["args"] == {"org_pk": org.pk}]
     assert rows == [{"args": {"org_pk": org.pk}, "queue": "default"}]
     assert client.session["scratch_org_id"] == body["uuid"]
     assert client.get(f"/api/plans/{plan.hashid}/scratch_org/").json()["id"] == org.hashid
@@ -63,7 +65,7 @@ def test_error_statuses(client):
 @pytest.mark.django_db
 def test_503_when_queue_is_full(client):
     plan = factories.plan(supported_orgs="Scratch")
-    with override_settings(MAX_QUEUE_LENGTH=2):
+    with override_settings(MAX_QUEUE_LENGTH=queue.queue_length("default") + 2):
         for _ in range(2):
             queue.defer("ping", queue="default")
         response = _post(client, plan)
@@ -86,14 +88,15 @@ def test_burst_of_30_never_queues_more_than_max():
         finally:
             connections.close_all()
 
-    with override_settings(MAX_QUEUE_LENGTH=15):
+    baseline = queue.queue_length("default")
+    with override_settings(MAX_QUEUE_LENGTH=baseline + 15):
         threads = [threading.Thread(target=post) for _ in range(30)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=60)
     assert sorted(codes) == [202] * 15 + [503] * 15
-    assert queue.queue_length("default") == 15
+    assert queue.queue_length("default") == baseline + 15
     assert ScratchOrg.objects.count() == 15
 
 
