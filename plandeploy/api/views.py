@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-import string
+from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -51,6 +51,7 @@ from plandeploy.catalog.models import (
     Version,
 )
 from plandeploy.hashids import decode
+from plandeploy.orgs import workspaces
 from plandeploy.runs import services
 from plandeploy.runs.models import Job, PreflightResult, ScratchOrg, Status
 
@@ -570,14 +571,6 @@ class OrgViewSet(viewsets.ViewSet):
         )
 
 
-_ORG_ID_ALPHABET = string.ascii_letters + string.digits
-
-
-def new_local_org_id() -> str:
-    """An 18-character org id, shaped like a Salesforce one ("00D" + 15 characters)."""
-    return "00D" + "".join(secrets.choice(_ORG_ID_ALPHABET) for _ in range(15))
-
-
 def connect_local_org(user, name: str | None) -> OrgConnection:
     """Give `user` a local org (a workspace directory) and a fresh access token for it.
 
@@ -590,8 +583,8 @@ def connect_local_org(user, name: str | None) -> OrgConnection:
         if existing is None or existing.org_type != OrgType.LOCAL or not existing.org_id:
             row = existing or OrgConnection(user=user)
             row.org_type = OrgType.LOCAL
-            row.org_id = new_local_org_id()
-            row.workspace = str(settings.LOCAL_ORGS_ROOT / row.org_id)
+            row.org_id = workspaces.new_local_org_id()
+            row.workspace = str(workspaces.persistent_workspace(row.org_id))
         else:
             row = existing
         row.org_name = name or row.org_name or f"{user.username}'s local org"
@@ -603,9 +596,7 @@ def connect_local_org(user, name: str | None) -> OrgConnection:
         row.refresh_token = None
         row.token_created_at = timezone.now()
         row.last_login = timezone.now()
-        from pathlib import Path
-
-        Path(row.workspace).mkdir(parents=True, exist_ok=True)
+        workspaces.create_workspace(Path(row.workspace), exist_ok=True)
         row.save()
     return row
 

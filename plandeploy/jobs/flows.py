@@ -283,6 +283,11 @@ class _Run:
         with transaction.atomic():
             self.writer.flush()
             moved = transition(self.model, self.pk, status, **fields)
+            if moved and status == Status.FAILED and self.is_job:
+                # A failed installation on a scratch org deletes the org (the job stays).
+                from plandeploy.jobs.scratch_orgs import installation_failed
+
+                installation_failed(self.pk)
         if not moved:
             # Someone else ended it first (a cancel before start, fail_stalled_jobs, the
             # time-limit sweep): their status stands; statuses only move forward.
@@ -471,6 +476,19 @@ class _Run:
             "salesforce", scratch.org_id, instance_url=config.get("instance_url"),
             access_token=config.get("access_token"), username=config.get("username"),
         )
+
+
+def run_preflight_now(preflight_pk: int, context: JobContext | None = None) -> str:
+    """Run a preflight in the calling task (create_scratch_org runs its org's first one so)."""
+    return _Run(PreflightResult, preflight_pk, context).execute()
+
+
+def checkout_plan(plan: Model) -> Path:
+    """The plan's repository at the commit its steps run from: plan, else version (W15)."""
+    version = plan.version
+    return _Run(PreflightResult, 0, None)._checkout(
+        version.product.repo_url, plan.commit_ish or version.commit_ish
+    )
 
 
 def _now():

@@ -1,3 +1,10 @@
 """Imports every job module so that procrastinate knows each job by its seed name."""
 
-from plandeploy.jobs import diagnostics, enqueuer, flows, maintenance, translations  # noqa: F401
+from plandeploy.jobs import (  # noqa: F401
+    diagnostics,
+    enqueuer,
+    flows,
+    maintenance,
+    scratch_orgs,
+    translations,
+)

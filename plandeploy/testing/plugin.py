@@ -32,6 +32,39 @@ def pytest_configure(config) -> None:
         _owned_database = database
 
 
+def pytest_sessionstart(session) -> None:
+    """Scratch workspaces on disk now belong to an earlier, aborted session: remove them."""
+    from plandeploy.orgs import scratch
+
+    stale = scratch.leftover_workspaces()
+    for path in stale:
+        scratch.remove(path)
+    if stale:
+        print(f"\nplandeploy: removed {len(stale)} scratch-org workspace(s) left by an "
+              f"earlier test session under {scratch.scratch_root()}")
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Fail the run when a test left a scratch-org workspace behind (issue 5: nothing leaks)."""
+    from plandeploy.orgs import scratch
+
+    leaked = scratch.leftover_workspaces()
+    if not leaked:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"{len(leaked)} scratch-org workspace(s) leaked by this test session:",
+             *(f"  {path}" for path in leaked)]
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_sep("=", "LEAKED SCRATCH-ORG WORKSPACES", red=True, bold=True)
+        for line in lines:
+            reporter.write_line(line, red=True)
+    else:
+        print("\n".join(lines))
+    if session.exitstatus == 0:
+        session.exitstatus = 1
+
+
 def pytest_unconfigure(config) -> None:
     if _owned_database is not None:
         _owned_database.stop()
