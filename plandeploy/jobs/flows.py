@@ -319,11 +319,13 @@ class _Run:
     def _on_event(self, event: Event) -> None:
         writer = self.writer
         if isinstance(event, StepStarted):
-            if not self.started:
-                self.started = True
-                self._mark_started()
+            # One commit: the running state and the step's (empty) entry, so clients see
+            # which step runs as soon as it begins.
             writer.step_entry(event.step_id)
-            if writer.due():
+            with transaction.atomic():
+                if not self.started:
+                    self.started = True
+                    self._mark_started()
                 writer.flush()
         elif isinstance(event, StepLog):
             writer.add_log(event.step_id, event.text)
@@ -334,9 +336,10 @@ class _Run:
             entry["status"] = event.status
             if event.message:
                 entry["message"] = html.escape(event.message)
-            writer.flush()
-            notify("TASK_COMPLETED", self.model.__name__.lower(), self.public_id,
-                   step=event.step_id, status=event.status)
+            with transaction.atomic():
+                writer.flush()
+                notify("TASK_COMPLETED", self.model.__name__.lower(), self.public_id,
+                       step=event.step_id, status=event.status)
         elif isinstance(event, PreflightResults):
             for key, entries in event.results.items():
                 writer.results[key] = [
@@ -349,12 +352,11 @@ class _Run:
 
     def _mark_started(self) -> None:
         """The running state (W29): started_at is set once, when the first step begins."""
-        with transaction.atomic():
-            changed = self.model.objects.filter(
-                pk=self.pk, started_at__isnull=True, status=Status.STARTED
-            ).update(started_at=_now())
-            if changed and self.is_job:
-                notify("JOB_STARTED", "job", self.public_id)
+        changed = self.model.objects.filter(
+            pk=self.pk, started_at__isnull=True, status=Status.STARTED
+        ).update(started_at=_now())
+        if changed and self.is_job:
+            notify("JOB_STARTED", "job", self.public_id)
 
     def _should_cancel(self) -> bool:
         if self.writer.due():

@@ -81,13 +81,13 @@ class Client:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def wait_status(self, job_id: str, timeout: float = 60) -> dict:
+    def wait_status(self, job_id: str, timeout: float = 90) -> dict:
         return wait_until(
             lambda: (data := self.job(job_id))["status"] != "started" and data,
             timeout=timeout, interval=0.1, message=f"job {job_id} to end",
         )
 
-    def wait_step_started(self, job_id: str, step, timeout: float = 30) -> None:
+    def wait_step_started(self, job_id: str, step, timeout: float = 90) -> None:
         wait_until(lambda: step.hashid in self.job(job_id)["results"], timeout=timeout,
                    message="the step to start")
 
@@ -110,7 +110,7 @@ def test_sample_plan_runs_through_api_and_worker(web, worker):
     preflight = client.http.post(f"/api/plans/{plan.hashid}/preflight/")
     assert preflight.status_code == 201, preflight.text
     wait_until(lambda: client.http.get(f"/api/plans/{plan.hashid}/preflight/").json()["status"]
-               != "started", message="the preflight")
+               != "started", timeout=90, message="the preflight")
     ready = client.http.get(f"/api/plans/{plan.hashid}/preflight/").json()
     assert ready["status"] == "complete" and ready["is_ready"], ready
     job_id = client.start(plan)
@@ -151,7 +151,7 @@ def test_cancel_during_a_long_step_kills_it_after_the_grace(web, worker):
     job_id = client.start(plan)
     client.wait_step_started(job_id, first)
     client.cancel(job_id)
-    data = client.wait_status(job_id, timeout=30)
+    data = client.wait_status(job_id, timeout=60)
     row = job_row(job_id)
     assert data["status"] == "canceled"
     assert row.exception == CANCELED_MESSAGE
@@ -181,9 +181,10 @@ def test_preflight_invalidated_while_running_stays_invalid(web, worker):
     response = client.http.post(f"/api/plans/{plan.hashid}/preflight/")
     assert response.status_code == 201, response.text
     pk = int(response.json()["id"])
-    wait_until(lambda: PreflightResult.objects.get(pk=pk).log, message="the check to start")
+    wait_until(lambda: PreflightResult.objects.get(pk=pk).log, timeout=90,
+               message="the check to start")
     PreflightResult.objects.filter(pk=pk).update(is_valid=False)
-    wait_until(lambda: PreflightResult.objects.get(pk=pk).status != "started", timeout=30,
+    wait_until(lambda: PreflightResult.objects.get(pk=pk).status != "started", timeout=90,
                message="the preflight to end")
     preflight = PreflightResult.objects.get(pk=pk)
     assert preflight.status == "complete" and preflight.is_valid is False
@@ -195,10 +196,11 @@ def test_preflight_can_be_canceled(web, worker):
         {"when": "not tasks.wait(seconds=300)", "action": "error", "message": "never"},
     ], steps=[step_data("1", WAIT)])
     pk = int(client.http.post(f"/api/plans/{plan.hashid}/preflight/").json()["id"])
-    wait_until(lambda: PreflightResult.objects.get(pk=pk).log, message="the check to start")
+    wait_until(lambda: PreflightResult.objects.get(pk=pk).log, timeout=90,
+               message="the check to start")
     response = client.http.delete(f"/api/plans/{plan.hashid}/preflight/")
     assert response.status_code == 204, response.text
-    wait_until(lambda: PreflightResult.objects.get(pk=pk).status != "started", timeout=30,
+    wait_until(lambda: PreflightResult.objects.get(pk=pk).status != "started", timeout=90,
                message="the preflight to end")
     preflight = PreflightResult.objects.get(pk=pk)
     assert preflight.status == "canceled" and preflight.canceled_at is not None
