@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import transaction
-from rest_framework import status
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
@@ -15,6 +16,27 @@ from rest_framework.views import APIView
 from plandeploy.translations import services
 from plandeploy.translations.apply import translatable_languages
 from plandeploy.translations.validation import InvalidCatalogue, parse_catalogue
+
+_ENTRY = {
+    "type": "object",
+    "properties": {"message": {"type": "string"}, "description": {"type": "string"}},
+    "required": ["message"],
+    "additionalProperties": False,
+}
+_CATALOGUE = {
+    "type": "object",
+    "description": "context → slug → entry",
+    "additionalProperties": {"type": "object", "additionalProperties": _ENTRY},
+}
+_ACCEPTED = inline_serializer(
+    "TranslationsAccepted",
+    {
+        "lang": serializers.CharField(),
+        "entries": serializers.IntegerField(),
+        "written": serializers.IntegerField(),
+        "job_id": serializers.IntegerField(allow_null=True),
+    },
+)
 
 
 class TranslationCatalogueView(APIView):
@@ -27,6 +49,15 @@ class TranslationCatalogueView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "admin_api"
 
+    @extend_schema(
+        request={"application/json": _CATALOGUE},
+        responses={
+            200: _ACCEPTED,
+            400: OpenApiResponse(description="Malformed body (with its path) or default language"),
+            404: OpenApiResponse(description="Unsupported language"),
+            413: OpenApiResponse(description="Body larger than MAX_REQUEST_BYTES"),
+        },
+    )
     def patch(self, request: Request, lang: str) -> Response:
         if lang == settings.LANGUAGE_CODE:
             return Response(
