@@ -50,13 +50,7 @@ def patch(client: APIClient, body, lang: str = "es", **extra):
     return client.patch(URL.format(lang), raw, content_type="application/json", **extra)
 
 
-def deferred_jobs() -> list[tuple[str, str, dict]]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT task_name, queue_name, args FROM procrastinate_jobs ORDER BY id")
-        return [(name, queue, json.loads(args)) for name, queue, args in cursor.fetchall()]
-
-
-def test_staff_patch_upserts_entries_in_one_statement_and_defers_the_job(staff):
+def test_staff_patch_upserts_entries_in_one_statement_and_defers_the_job(staff, deferred):
     with CaptureQueriesContext(connection) as queries:
         response = patch(staff, VALID)
 
@@ -71,10 +65,10 @@ def test_staff_patch_upserts_entries_in_one_statement_and_defers_the_job(staff):
     writes = [q["sql"] for q in queries.captured_queries
               if q["sql"].startswith('INSERT INTO "translations_translation"')]
     assert len(writes) == 1
-    assert deferred_jobs() == [("update_all_translations", "short", {"lang": "es"})]
+    assert deferred() == [("update_all_translations", "short", {"lang": "es"})]
 
 
-def test_a_second_patch_replaces_entries_and_reuses_the_waiting_job(staff):
+def test_a_second_patch_replaces_entries_and_reuses_the_waiting_job(staff, deferred):
     patch(staff, VALID)
     response = patch(staff, {"acme:product": {"title": {"message": "Acme"}}})
 
@@ -83,27 +77,27 @@ def test_a_second_patch_replaces_entries_and_reuses_the_waiting_job(staff):
     entry = Translation.objects.get(lang="es", context="acme:product")
     assert (entry.text, entry.description) == ("Acme", "")
     assert Translation.objects.count() == 2
-    assert len(deferred_jobs()) == 1
+    assert len(deferred()) == 1
 
 
-def test_an_empty_catalogue_defers_a_run(staff):
+def test_an_empty_catalogue_defers_a_run(staff, deferred):
     response = patch(staff, {})
     assert response.status_code == 200
-    assert len(deferred_jobs()) == 1
+    assert len(deferred()) == 1
 
 
-def test_unsupported_language_is_404_and_stores_nothing(staff):
+def test_unsupported_language_is_404_and_stores_nothing(staff, deferred):
     response = patch(staff, VALID, lang="xx")
     assert response.status_code == 404
     assert response.json() == {"detail": "Unsupported language: xx"}
-    assert not Translation.objects.exists() and not deferred_jobs()
+    assert not Translation.objects.exists() and not deferred()
 
 
-def test_the_default_language_is_refused(staff):
+def test_the_default_language_is_refused(staff, deferred):
     response = patch(staff, VALID, lang="en")
     assert response.status_code == 400
     assert "default language" in response.json()["detail"]
-    assert not Translation.objects.exists() and not deferred_jobs()
+    assert not Translation.objects.exists() and not deferred()
 
 
 def long_title() -> dict:
@@ -136,7 +130,7 @@ def long_title() -> dict:
          "message-number", "message-null", "description-wrong-type", "unexpected-key",
          "unknown-field", "unknown-context", "empty-slug", "too-long", "nul-character"],
 )
-def test_malformed_body_is_400_with_its_path_and_stores_nothing(staff, body, path):
+def test_malformed_body_is_400_with_its_path_and_stores_nothing(staff, body, path, deferred):
     # Valid entries first: none of them may be stored when a later one is bad.
     if isinstance(body, dict):
         body = {**VALID, **body}
@@ -145,7 +139,7 @@ def test_malformed_body_is_400_with_its_path_and_stores_nothing(staff, body, pat
     assert response.status_code == 400, response.content
     assert response.json()["path"] == path
     assert response.json()["detail"]
-    assert not Translation.objects.exists() and not deferred_jobs()
+    assert not Translation.objects.exists() and not deferred()
 
 
 def test_invalid_json_is_400(staff):
@@ -161,13 +155,13 @@ def test_every_problem_is_listed(staff):
     assert paths == [["acme:product", "title", "message"], ["acme:product", "titel"]]
 
 
-def test_oversized_body_is_413_json_and_stores_nothing(staff, settings):
+def test_oversized_body_is_413_json_and_stores_nothing(staff, settings, deferred):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     body = {"acme:steps": {f"Step {n}": {"message": "x" * 20} for n in range(50)}}
     response = patch(staff, body)
     assert response.status_code == 413
     assert response.json() == {"detail": "Request body is too large."}
-    assert not Translation.objects.exists() and not deferred_jobs()
+    assert not Translation.objects.exists() and not deferred()
 
 
 def test_anonymous_is_401():
@@ -194,11 +188,11 @@ def test_expired_token_is_401(settings):
     assert not Translation.objects.exists()
 
 
-def test_non_staff_is_403_even_for_an_unknown_language():
+def test_non_staff_is_403_even_for_an_unknown_language(deferred):
     client = client_for(User.objects.create_user("someone"))
     assert patch(client, VALID).status_code == 403
     assert patch(client, VALID, lang="xx").status_code == 403
-    assert not Translation.objects.exists() and not deferred_jobs()
+    assert not Translation.objects.exists() and not deferred()
 
 
 def test_only_patch_is_allowed(staff):

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from plandeploy.accounts.models import User
 from plandeploy.translations.models import Translation
@@ -14,24 +11,18 @@ from plandeploy.translations.models import Translation
 pytestmark = pytest.mark.django_db
 
 
-def deferred() -> list[tuple[str, str, dict]]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT task_name, queue_name, args FROM procrastinate_jobs ORDER BY id")
-        return [(name, queue, json.loads(args)) for name, queue, args in cursor.fetchall()]
-
-
-def test_command_defers_the_job_for_one_language(capsys):
+def test_command_defers_the_job_for_one_language(capsys, deferred):
     call_command("update_translations", "fr")
     assert deferred() == [("update_all_translations", "short", {"lang": "fr"})]
     assert "Deferred update_all_translations for fr" in capsys.readouterr().out
 
 
-def test_command_all_defers_one_job_for_every_language():
+def test_command_all_defers_one_job_for_every_language(deferred):
     call_command("update_translations", "--all")
     assert deferred() == [("update_all_translations", "short", {})]
 
 
-def test_command_twice_leaves_one_waiting_job(capsys):
+def test_command_twice_leaves_one_waiting_job(capsys, deferred):
     call_command("update_translations", "de")
     call_command("update_translations", "de")
     assert len(deferred()) == 1
@@ -39,13 +30,13 @@ def test_command_twice_leaves_one_waiting_job(capsys):
 
 
 @pytest.mark.parametrize("args", [(), ("fr", "--all"), ("xx",), ("en",)])
-def test_command_refuses_bad_arguments(args):
+def test_command_refuses_bad_arguments(args, deferred):
     with pytest.raises(CommandError):
         call_command("update_translations", *args)
     assert deferred() == []
 
 
-def test_admin_action_defers_one_job_per_selected_language(client):
+def test_admin_action_defers_one_job_per_selected_language(client, deferred):
     admin = User.objects.create_superuser("root", password="pw-for-tests-only")
     client.force_login(admin)
     entries = Translation.objects.bulk_create([
