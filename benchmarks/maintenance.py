@@ -199,7 +199,7 @@ def fill(sizes: dict[str, int], now: datetime) -> None:
                 "enqueued_at": f"CASE WHEN {started} THEN %(now)s - interval '4 minutes' "
                                f"ELSE %(now)s - {age} + interval '5 seconds' END",
                 "success_at": f"CASE WHEN NOT ({started}) AND mod(i, 10) <> 0 THEN %(now)s - {age} "
-                              "+ make_interval(secs => 65 + mod(i * 7919, 600)) END",
+                              "+ make_interval(secs => 65 + mod(i::bigint * 7919, 600)) END",
             })
         else:
             # Only the newest preflights (within the lifetime) are still valid.
@@ -414,11 +414,10 @@ def main() -> None:
         make_tokens_due(*slices.take("tokens", backlog), now)
         make_users_idle(*slices.take("users", backlog), now)
         make_preflights_due(backlog, now)
+        steps = m.cleanup_steps(now)
         with m._run("cleanup_user_data"):
-            ms_tokens, tokens = timed(lambda: m._batched(
-                lambda: len(m.expire_org_tokens(now)), m.BATCH_SIZE))
-            ms_users, users = timed(lambda: m._batched(
-                lambda: m.delete_idle_users(now), m.BATCH_SIZE))
+            ms_tokens, tokens = timed(steps["org_tokens_expired"])
+            ms_users, users = timed(steps["users_deleted"])
         ms_preflights, preflight_counts = timed(lambda: m.run_expire_preflight_results(now))
         token_ms.append(ms_tokens)
         user_ms.append(ms_users)
@@ -443,10 +442,10 @@ def main() -> None:
     comparisons = [
         ("org tokens", lambda: make_tokens_due(*slices.take("tokens", small), now),
          lambda: per_row_expire_tokens(now),
-         lambda: m._batched(lambda: len(m.expire_org_tokens(now)), m.BATCH_SIZE)),
+         m.cleanup_steps(now)["org_tokens_expired"]),
         ("idle users", lambda: make_users_idle(*slices.take("users", small), now),
          lambda: per_row_delete_users(now),
-         lambda: m._batched(lambda: m.delete_idle_users(now), m.BATCH_SIZE)),
+         m.cleanup_steps(now)["users_deleted"]),
         ("preflights", lambda: make_preflights_due(small, now),
          lambda: per_row_expire_preflights(now),
          lambda: m.run_expire_preflight_results(now)),

@@ -42,6 +42,7 @@ from plandeploy.schedules import periodic
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 10_000
+USER_WEIGHT = 10
 # A run that outlived its hard time limit by this much has no live worker behind it.
 DEAD_RUN_GRACE = timedelta(seconds=120)
 # A token is kept while its user has a run `started` within this window.
@@ -89,23 +90,36 @@ def run_cleanup_user_data(
     with _run("cleanup_user_data") as counts:
         if counts is None:
             return None
-        counts["jobs_interrupted"] = _batched(lambda: len(interrupt_dead_jobs(now, batch_size)),
-                                              batch_size)
-        counts["preflights_interrupted"] = _batched(
-            lambda: len(interrupt_dead_preflights(now, batch_size)), batch_size
-        )
-        counts["org_tokens_expired"] = _batched(
-            lambda: len(expire_org_tokens(now, batch_size)), batch_size
-        )
-        counts["users_deleted"] = _batched(lambda: delete_idle_users(now, batch_size), batch_size)
-        for model, label in ((Job, "job"), (PreflightResult, "preflight")):
-            cleared = clear_old_run_details(model, now, batch_size)
-            counts[f"{label}_exceptions_cleared"] = cleared["exception"]
-            counts[f"{label}_logs_cleared"] = cleared["log"]
-        counts["api_tokens_deleted"] = _batched(
-            lambda: delete_old_api_tokens(now, batch_size), batch_size
-        )
+        for label, step in cleanup_steps(now, batch_size).items():
+            counts[label] = step()
     return counts
+
+
+def cleanup_steps(now: datetime, batch_size: int = BATCH_SIZE) -> dict[str, Callable[[], int]]:
+    """Each sub-step of cleanup_user_data, run to the end in batches; returns rows changed."""
+    # Deleting a user touches about USER_WEIGHT rows (org connection, API token, runs set
+    # to NULL) plus a foreign-key check per referencing table at commit.
+    users_batch = max(1, batch_size // USER_WEIGHT)
+    return {
+        "jobs_interrupted": lambda: _batched(
+            lambda: len(interrupt_dead_jobs(now, batch_size)), batch_size),
+        "preflights_interrupted": lambda: _batched(
+            lambda: len(interrupt_dead_preflights(now, batch_size)), batch_size),
+        "org_tokens_expired": lambda: _batched(
+            lambda: len(expire_org_tokens(now, batch_size)), batch_size),
+        "users_deleted": lambda: _batched(
+            lambda: delete_idle_users(now, users_batch), users_batch),
+        **{
+            f"{label}_{column}s_cleared": (
+                lambda model=model, column=column: _batched(
+                    lambda: clear_old_run_details(model, column, now, batch_size), batch_size)
+            )
+            for model, label in ((Job, "job"), (PreflightResult, "preflight"))
+            for column in ("exception", "log")
+        },
+        "api_tokens_deleted": lambda: _batched(
+            lambda: delete_old_api_tokens(now, batch_size), batch_size),
+    }
 
 
 def run_expire_preflight_results(
@@ -209,17 +223,21 @@ def interrupt_dead_preflights(now: datetime, limit: int = BATCH_SIZE) -> list[in
 
 def _interrupt(model: type[models.Model], now: datetime, limit: int) -> list[int]:
     pks = _lock_candidates(
-        model.objects.filter(_dead_run_filter(model, now), status=Status.STARTED), limit
+        model.objects.filter(_dead_run_filter(model, now), status=Status.STARTED),
+        "enqueued_at" if model is Job else "created_at",
+        limit,
     )
     moved = transition_many(model, pks, Status.CANCELED, exception=INTERRUPTED_MESSAGE)
     _abort_queue_jobs(model, moved)
     return moved
 
 
-def _lock_candidates(queryset: models.QuerySet, limit: int) -> list:
+def _lock_candidates(queryset: models.QuerySet, order_by: str, limit: int) -> list:
+    # Ordered by the indexed column, so the partial index is used even when the planner
+    # expects many matches (see clear_old_run_details).
     return list(
         queryset.select_for_update(skip_locked=True, of=("self",))
-        .order_by()
+        .order_by(order_by)
         .values_list("pk", flat=True)[:limit]
     )
 
@@ -265,14 +283,16 @@ def expire_org_tokens(now: datetime, limit: int = BATCH_SIZE) -> list[int]:
             SELECT c.id
               FROM {OrgConnection._meta.db_table} AS c
              WHERE c.token_created_at <= %(cutoff)s
-               AND NOT EXISTS (
-                   SELECT 1 FROM {Job._meta.db_table} AS j
-                    WHERE j.user_id = c.user_id AND j.status = 'started'
-                      AND j.created_at > %(running_since)s)
-               AND NOT EXISTS (
-                   SELECT 1 FROM {PreflightResult._meta.db_table} AS p
-                    WHERE p.user_id = c.user_id AND p.status = 'started'
-                      AND p.created_at > %(running_since)s)
+               -- Few users have a run going: NOT IN makes that set one hash probed per
+               -- token (a correlated NOT EXISTS was planned as a nested loop).
+               AND c.user_id NOT IN (
+                   SELECT j.user_id FROM {Job._meta.db_table} AS j
+                    WHERE j.status = 'started' AND j.created_at > %(running_since)s
+                      AND j.user_id IS NOT NULL
+                   UNION ALL
+                   SELECT p.user_id FROM {PreflightResult._meta.db_table} AS p
+                    WHERE p.status = 'started' AND p.created_at > %(running_since)s
+                      AND p.user_id IS NOT NULL)
              ORDER BY c.token_created_at
              LIMIT %(limit)s
                FOR UPDATE OF c SKIP LOCKED
@@ -299,16 +319,17 @@ def expire_org_tokens(now: datetime, limit: int = BATCH_SIZE) -> list[int]:
 # cleanup_user_data 3: idle non-staff users are deleted; their runs stay, user NULL.
 
 
-def delete_idle_users(now: datetime, limit: int = BATCH_SIZE) -> int:
+def delete_idle_users(now: datetime, limit: int = BATCH_SIZE // USER_WEIGHT) -> int:
     """Delete non-staff users idle for USER_RETENTION_DAYS, with Django's on_delete rules
-    applied in the same statement (CASCADE, SET_NULL), without loading a row into Python.
+    applied in one statement (CASCADE, SET_NULL), without loading a model into Python.
 
     A user who never signed in (last_login NULL, e.g. created by an admin) is measured
     from date_joined, so such accounts do not live forever (W30).
     """
     user_table = get_user_model()._meta.db_table
-    sql = f"""
-        WITH doomed AS MATERIALIZED (
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
             SELECT id FROM {user_table}
              WHERE id IN (
                    (SELECT id FROM {user_table}
@@ -321,14 +342,18 @@ def delete_idle_users(now: datetime, limit: int = BATCH_SIZE) -> int:
                AND NOT is_superuser
              LIMIT %(limit)s
                FOR UPDATE SKIP LOCKED
-        ){_user_dependants_sql()}
-        DELETE FROM {user_table} WHERE id IN (SELECT id FROM doomed)
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {
-            "cutoff": now - timedelta(days=settings.USER_RETENTION_DAYS),
-            "limit": limit,
-        })
+            """,
+            {"cutoff": now - timedelta(days=settings.USER_RETENTION_DAYS), "limit": limit},
+        )
+        # The ids as a literal array: the planner sees how few they are and uses the
+        # user_id indexes of the referencing tables (a CTE made it scan them whole).
+        ids = [row[0] for row in cursor.fetchall()]
+        if not ids:
+            return 0
+        cursor.execute(
+            f"{_user_dependants_sql()} DELETE FROM {user_table} WHERE id = ANY(%(ids)s)",
+            {"ids": ids},
+        )
         return cursor.rowcount
 
 
@@ -362,17 +387,16 @@ def _user_dependants_sql() -> str:
                 raise ImproperlyConfigured(
                     f"delete_idle_users cascades one level only; {table} has dependants"
                 )
-            parts.append(f"DELETE FROM {table} WHERE {field.column} IN (SELECT id FROM doomed)")
+            parts.append(f"DELETE FROM {table} WHERE {field.column} = ANY(%(ids)s)")
         elif on_delete is models.SET_NULL:
             parts.append(
-                f"UPDATE {table} SET {field.column} = NULL "
-                f"WHERE {field.column} IN (SELECT id FROM doomed)"
+                f"UPDATE {table} SET {field.column} = NULL WHERE {field.column} = ANY(%(ids)s)"
             )
         else:
             raise ImproperlyConfigured(
                 f"delete_idle_users does not handle on_delete={on_delete.__name__} ({table})"
             )
-    return "".join(f",\n        dependant_{n} AS ({part})" for n, part in enumerate(parts))
+    return "WITH " + ",\n".join(f"dependant_{n} AS ({part})" for n, part in enumerate(parts))
 
 
 # ---------------------------------------------------------------------------------------
@@ -380,32 +404,29 @@ def _user_dependants_sql() -> str:
 
 
 def clear_old_run_details(
-    model: type[models.Model], now: datetime, batch_size: int = BATCH_SIZE
-) -> Counts:
-    """Clear `exception` and the scrubbed `log` of runs created EXCEPTION_RETENTION_DAYS ago.
+    model: type[models.Model], column: str, now: datetime, limit: int = BATCH_SIZE
+) -> int:
+    """Clear `exception` and the scrubbed `log` of runs created EXCEPTION_RETENTION_DAYS ago,
+    selected by `column` ("exception" or "log": each has its partial index).
 
     Both may hold customer metadata (schema names, usernames); `results` (the per-step
     outcome shown on the run's page) is kept.
     """
-    cutoff = now - timedelta(days=settings.EXCEPTION_RETENTION_DAYS)
+    predicate = {"exception": "exception IS NOT NULL", "log": "log <> ''"}[column]
     table = model._meta.db_table
-    counts = {}
-    # Two predicates, two partial indexes: rows with an exception, then rows with a log.
-    for label, predicate in (("exception", "exception IS NOT NULL"), ("log", "log <> ''")):
-        sql = f"""
+    with connection.cursor() as cursor:
+        # ORDER BY the indexed column: without it the planner may bet on a sequential scan
+        # finding LIMIT rows early, and read the whole table when none is due.
+        cursor.execute(
+            f"""
             UPDATE {table} SET exception = NULL, log = ''
              WHERE id IN (SELECT id FROM {table}
                            WHERE {predicate} AND created_at <= %s
-                           LIMIT %s FOR UPDATE SKIP LOCKED)
-        """
-
-        def step(sql: str = sql) -> int:
-            with connection.cursor() as cursor:
-                cursor.execute(sql, [cutoff, batch_size])
-                return cursor.rowcount
-
-        counts[label] = _batched(step, batch_size)
-    return counts
+                           ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED)
+            """,
+            [now - timedelta(days=settings.EXCEPTION_RETENTION_DAYS), limit],
+        )
+        return cursor.rowcount
 
 
 # ---------------------------------------------------------------------------------------
@@ -442,6 +463,7 @@ def cancel_expired_running_preflights(now: datetime, limit: int = BATCH_SIZE) ->
         PreflightResult.objects.filter(
             is_valid=True, created_at__lte=_preflight_cutoff(now), status=Status.STARTED
         ),
+        "created_at",
         limit,
     )
     moved = transition_many(
