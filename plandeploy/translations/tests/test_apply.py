@@ -241,3 +241,39 @@ def test_every_translatable_model_is_covered():
     models = {m.model for m in apply_catalogue(["es"]).models}
     expected = {ProductCategory, Product, Version, PlanTemplate, Plan, Step, SiteProfile}
     assert models == {model.__name__ for model in expected}
+
+
+def test_a_plan_published_through_the_admin_api_is_translated_on_commit(
+    django_capture_on_commit_callbacks
+):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    from plandeploy.accounts.models import User
+
+    existing = make_plan(make_product(), label="2.0")
+    add_entries("es", {
+        "acme:plan:Full install": {"title": "Instalación completa"},
+        "acme:steps": {"Install {product} {version}": "Instalar {product} {version}"},
+    })
+    client = APIClient()
+    key = Token.objects.create(user=User.objects.create_user("admin", is_staff=True)).key
+    client.credentials(HTTP_AUTHORIZATION=f"token {key}")
+    base = "http://testserver/admin/rest"
+    body = {
+        "title": "Full install", "tier": "primary", "is_listed": True,
+        "plan_template": f"{base}/plantemplates/{existing.plan_template.hashid}",
+        "version": f"{base}/versions/{existing.version.hashid}",
+        "supported_orgs": "Persistent", "visible_to": None,
+        "steps": [{"name": "Install Acme Widgets 2.0", "step_num": "1", "kind": "metadata",
+                   "path": "install", "task_class": "cumulusci.tasks.util.Sleep",
+                   "task_config": {"options": {"seconds": 0}}}],
+    }
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"{base}/plans", body, format="json")
+
+    assert response.status_code == 201, response.content
+    plan = Plan.objects.get(pk=Plan.pk_from_hashid(response.json()["id"]))
+    assert read(plan, "es", "title") == "Instalación completa"
+    assert read(plan.steps.get(), "es", "name") == "Instalar Acme Widgets 2.0"
