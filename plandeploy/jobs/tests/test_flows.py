@@ -240,6 +240,18 @@ def test_run_whose_queue_job_vanished_is_ended_as_interrupted():
     assert types == ["JOB_CANCELED"]
 
 
+def test_preflight_whose_queue_job_vanished_is_ended_as_interrupted():
+    """W6c: preflights are rescued too, not only jobs."""
+    plan = publish_plan()
+    user = local_user()
+    preflight = services.create_preflight(plan=plan, org_id=user.org_id, user=user)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM procrastinate_jobs WHERE id = %s", [preflight.job_id])
+    assert end_stalled_runs() == 1
+    preflight.refresh_from_db()
+    assert preflight.status == Status.CANCELED and preflight.exception == INTERRUPTED_MESSAGE
+
+
 def test_run_duration_is_not_wrapped_at_a_day():
     """W32: durations are whole seconds, not timedelta.seconds."""
     assert run_duration(0.0, 2 * 86400 + 5.0) == 2 * 86400 + 5.0

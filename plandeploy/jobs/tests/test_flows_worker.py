@@ -1,5 +1,5 @@
-"""Plan runs through the real HTTP API, queue and worker processes: cancel, time limit,
-worker stop (SIGTERM) and worker crash (SIGKILL), concurrent edits.
+"""Plan runs through the real HTTP API, queue and a worker process: success, cancel,
+concurrent edits, preflight cancel, runs ended by others (signals: test_flows_signals.py).
 
 Every run here is a real CumulusCI flow of the sample product against a local org.
 """
@@ -12,10 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from plandeploy.accounts.models import User
-from plandeploy.runs.models import CANCELED_MESSAGE, Job, PreflightResult
+from plandeploy.runs.models import CANCELED_MESSAGE, INTERRUPTED_MESSAGE, Job, PreflightResult
+from plandeploy.runs.status import transition
 from plandeploy.runs.tests.factories import EventListener, clear_queue, publish_plan, step_data
 from plandeploy.testing.processes import wait_until, web_process, worker_process
 
@@ -204,3 +206,27 @@ def test_preflight_can_be_canceled(web, worker):
                message="the preflight to end")
     preflight = PreflightResult.objects.get(pk=pk)
     assert preflight.status == "canceled" and preflight.canceled_at is not None
+
+
+def test_run_ended_by_someone_else_is_stopped_and_keeps_that_ending(web, worker):
+    """W6d: when a maintenance job ends a run, the still-running worker stops it and its
+    final write does not overwrite that status."""
+    client = Client(web)
+    plan = publish_plan(steps=[step_data("1", WAIT, seconds=300), step_data("2", WAIT)])
+    job_id = client.start(plan)
+    client.wait_step_started(job_id, steps_of(plan)[0])
+    row = job_row(job_id)
+    assert transition(Job, row.pk, "canceled", exception=INTERRUPTED_MESSAGE)
+
+    def task_finished() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT status FROM procrastinate_jobs WHERE id = %s", [row.job_id])
+            found = cursor.fetchone()
+        return found is None or found[0] != "doing"
+
+    # The worker notices (it re-reads the row every second), stops the step after the
+    # cancel grace, and ends its task.
+    wait_until(task_finished, timeout=60, message="the worker to stop the run")
+    row = job_row(job_id)
+    assert row.status == "canceled" and row.exception == INTERRUPTED_MESSAGE
+    assert steps_of(plan)[1].hashid not in row.results

@@ -142,6 +142,8 @@ def clear_queue() -> None:
 
     with connection.cursor() as cursor:
         cursor.execute(
+            # Ids keep counting: a worker still finishing a truncated job must never find a
+            # new job under the same id.
             "TRUNCATE procrastinate_jobs, procrastinate_events, procrastinate_periodic_defers "
-            "RESTART IDENTITY CASCADE"
+            "CASCADE"
         )
