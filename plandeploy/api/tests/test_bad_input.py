@@ -55,3 +55,19 @@ def test_foreign_and_unknown_ids(client):
     assert client.get("/api/products/xyz/").status_code == 404
     assert client.get("/api/versions/xyz/").status_code == 404
     assert not Job.objects.exists()
+
+
+def test_nul_bytes_are_a_400_not_a_500(client):
+    response = client.get("/api/versions/get_one/", {"product": "x", "label": "a\x00b"})
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Invalid input."}
+    user = factories.user()
+    client.force_authenticate(user)
+    plan = factories.plan(steps=1)
+    step = plan.steps.get()
+    response = client.post("/api/jobs/", {"plan": plan.hashid, "steps": [step.hashid],
+                                          "results": {step.hashid: [{"status": "hide",
+                                                                     "x": "\x00"}]}},
+                           format="json")
+    assert response.status_code == 400
+    assert not Job.objects.exists()
