@@ -22,6 +22,11 @@ logger = logging.getLogger(__name__)
 SWEEP_BATCH = 500
 
 RUN_TASK = "run_flows_job"
+# A worker's slots are shared by both queues and procrastinate fetches by priority first:
+# plan runs rank below everything else, so a free slot goes to a waiting enqueuer or
+# maintenance task before the next (possibly hour-long) run, and those never starve behind
+# a backlog of runs.
+RUN_PRIORITY = -1
 
 
 def org_lock(org_id: str | None, job_pk: int) -> str:
@@ -73,6 +78,7 @@ def enqueue_pending(job_pk: int | None = None) -> int:
                 procrastinate_jobs.Job(
                     id=None,
                     queue="default",
+                    priority=RUN_PRIORITY,
                     lock=org_lock(row["org_id"], row["pk"]),
                     queueing_lock=None,
                     task_name=RUN_TASK,

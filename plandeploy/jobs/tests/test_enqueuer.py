@@ -217,3 +217,20 @@ def test_enqueue_jobs_schedule_runs_the_enqueuer_sweep():
     queue.defer("enqueuer_job", queue="short", timestamp=0)
     run_worker_until_idle(queues=("short",))
     assert Job.objects.get(pk=job.pk).enqueued_at is not None
+
+
+def test_queued_runs_do_not_hold_back_short_tasks():
+    """W12: with every slot taken, the next free one goes to a waiting short task (enqueuer,
+    maintenance) before the next plan run."""
+    from plandeploy import queue
+    from plandeploy.jobs.models import PingRecord
+
+    plan = publish_plan()
+    jobs = [new_job(plan, local_user()) for _ in range(2)]
+    for job in jobs:
+        enqueue_pending(job.pk)
+    queue.defer("ping", queue="short", token="after-the-runs")
+    run_worker_until_idle(queues=("default", "short"), concurrency=1)
+    pinged = PingRecord.objects.get(token="after-the-runs").received_at
+    started = [Job.objects.get(pk=job.pk).started_at for job in jobs]
+    assert all(at is not None and pinged < at for at in started)
