@@ -108,3 +108,28 @@ def test_worker_sigkill_ends_the_run_interrupted_and_another_worker_carries_on(w
             assert client.wait_status(client.start(next_plan))["status"] == "complete"
     finally:
         crashing.__exit__(None, None, None)
+
+
+def test_cancel_through_the_api_before_any_worker_runs_it(web):
+    """A job canceled while it waits ends at once and never runs a step once workers come."""
+    client = Client(web)
+    plan = publish_plan(steps=[step_data("1", WAIT, seconds=0.1)])
+    job_id = client.start(plan)
+    client.cancel(job_id)
+    assert client.job(job_id)["status"] == "canceled"
+    with worker_process(queues="default,short", concurrency=1, **FAST):
+        # Whatever was queued for it (its enqueuer task) runs and finds nothing to do.
+        wait_until(lambda: not _queued(), timeout=60, message="the queue to drain")
+    row = job_row(job_id)
+    assert row.status == "canceled" and row.started_at is None and row.results == {}
+    assert not client.workspace.exists() or not any(client.workspace.iterdir())
+
+
+def _queued() -> bool:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM procrastinate_jobs "
+                       "WHERE task_name IN ('enqueuer_job', 'run_flows_job') "
+                       "AND status IN ('todo', 'doing')")
+        return cursor.fetchone()[0] > 0
