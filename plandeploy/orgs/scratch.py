@@ -133,8 +133,15 @@ def remove(path: str | Path | None) -> bool:
         return True
     if not target.exists():
         return False
-    shutil.rmtree(target)
+    # Two removals of one org may race (a deletion job and the expiry sweep): an entry the
+    # other one removed first is not an error.
+    shutil.rmtree(target, onerror=_ignore_missing)
     return True
+
+
+def _ignore_missing(function: Any, path: str, exc_info: Any) -> None:
+    if not isinstance(exc_info[1], FileNotFoundError):
+        raise exc_info[1]
 
 
 def leftover_workspaces() -> list[Path]:
