@@ -15,6 +15,7 @@ A scratch org is a fresh local workspace that expires (plandeploy.orgs.scratch).
 - Deleting (admin site, failed installation, expiry): the org is first marked `failed` so that
   no new run may start on it, its runs are cancelled, then the workspace and finally the row go
   (SCRATCH_ORG_DELETED). Every step is idempotent; jobs and preflights keep their org_id.
+  Expiry also removes workspaces whose row went without them (ScratchOrg.plan is CASCADE).
 """
 
 from __future__ import annotations
@@ -384,9 +385,40 @@ def run_expire_scratch_orgs() -> dict[str, int]:
         done, busy = remove_scratch_orgs(batch)
         removed += len(done)
         waiting += len(busy)
-    if removed or waiting:
-        logger.info("expire_scratch_orgs: removed %d, waiting for runs on %d", removed, waiting)
-    return {"removed": removed, "waiting": waiting}
+    orphans = remove_orphan_workspaces()
+    if removed or waiting or orphans:
+        logger.info("expire_scratch_orgs: removed %d, waiting for runs on %d, orphans %d",
+                    removed, waiting, orphans)
+    return {"removed": removed, "waiting": waiting, "orphans": orphans}
+
+
+def remove_orphan_workspaces() -> int:
+    """Remove scratch workspaces whose row is gone without them (a plan deleted by CASCADE).
+
+    A workspace is named after its org id, which its row carries once the org is complete;
+    one still being created has no org id yet, so only directories older than the longest
+    a creation may take are considered.
+    """
+    paths = scratch.leftover_workspaces()
+    if not paths:
+        return 0
+    known = set(
+        ScratchOrg.objects.filter(org_id__in=[path.name for path in paths])
+        .values_list("org_id", flat=True)
+    )
+    cutoff = time.time() - float(settings.JOB_TIMEOUT)
+    removed = 0
+    for path in paths:
+        if path.name in known:
+            continue
+        try:
+            if path.lstat().st_mtime > cutoff:
+                continue
+        except FileNotFoundError:
+            continue
+        if scratch.remove(path):
+            removed += 1
+    return removed
 
 
 def _expired_batch() -> list[int]:

@@ -8,6 +8,8 @@ test_scratch_orgs_live.py.
 from __future__ import annotations
 
 import json
+import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -295,7 +297,7 @@ def test_expiry_removes_expired_failed_and_dead_orgs_only(events):
     dead = ScratchOrg.objects.create(plan=plan, job_id=987654321)
     waiting = post(plan)  # its creation job still waits on the queue: left alone
     counts = run_expire_scratch_orgs()
-    assert counts == {"removed": 3, "waiting": 0}
+    assert counts == {"removed": 3, "waiting": 0, "orphans": 0}
     assert set(ScratchOrg.objects.values_list("pk", flat=True)) == {fresh.pk, waiting.pk}
     assert not workspace_of(expired).exists() and not workspace_of(failed).exists()
     assert workspace_of(fresh).is_dir()
@@ -304,6 +306,22 @@ def test_expiry_removes_expired_failed_and_dead_orgs_only(events):
     drain()
     destroy(fresh)
     destroy(ScratchOrg.objects.get(pk=waiting.pk))
+
+
+def test_expiry_removes_workspaces_left_by_a_cascade_delete_of_the_plan():
+    """ScratchOrg.plan is CASCADE: deleting a plan deletes the rows, never the workspaces."""
+    plan = scratch_plan(steps=[{**FAIL_STEP, "is_required": False}], preflight_checks=[])
+    org = created(plan)
+    workspace = workspace_of(org)
+    being_created = scratch.scratch_root() / "00DbeingCreated123"  # no org_id in a row yet
+    being_created.mkdir()
+    plan.delete()
+    assert not ScratchOrg.objects.exists() and workspace.is_dir()
+    long_ago = time.time() - 2 * 3600
+    os.utime(workspace, (long_ago, long_ago))
+    assert run_expire_scratch_orgs()["orphans"] == 1
+    assert not workspace.exists() and being_created.is_dir()
+    scratch.remove(being_created)
 
 
 def test_admin_delete_queues_the_deletion_instead_of_deleting(client):
