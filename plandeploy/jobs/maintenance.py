@@ -9,8 +9,11 @@ a partial index: see runs/accounts models and jobs/migrations/0002).
 
 Two runs of one job never overlap: the periodic tasks carry a procrastinate `lock`, and
 every run (also `plandeploy manage run_maintenance`) first takes a session advisory lock;
-a run that cannot take it does nothing and says so. Candidate rows are selected
-`FOR UPDATE SKIP LOCKED`, so rows another transaction is changing are left to the next run.
+a run that cannot take it does nothing and says so. Other writers (sign-ins, workers, the
+enqueuer) are handled row by row by PostgreSQL: candidates are selected `FOR UPDATE SKIP
+LOCKED` (a row being changed is left to the next run), or, for the two big sweeps (org
+tokens, preflight expiry) where that lock costs a write per row, the UPDATE re-checks the
+predicate on the row it locks, so a token obtained meanwhile is kept.
 """
 
 from __future__ import annotations
@@ -295,13 +298,14 @@ def expire_org_tokens(now: datetime, limit: int = BATCH_SIZE) -> list[int]:
                       AND p.user_id IS NOT NULL)
              ORDER BY c.token_created_at
              LIMIT %(limit)s
-               FOR UPDATE OF c SKIP LOCKED
         )
         UPDATE {OrgConnection._meta.db_table} AS c
            SET access_token = NULL, refresh_token = NULL, token_created_at = NULL,
                {keep_details}
           FROM due, {get_user_model()._meta.db_table} AS u
          WHERE c.id = due.id AND u.id = c.user_id
+           -- Re-checked on the row as it is when locked: a token obtained meanwhile stays.
+           AND c.token_created_at <= %(cutoff)s
         RETURNING c.user_id
     """
     with connection.cursor() as cursor:
@@ -480,13 +484,16 @@ def invalidate_expired_preflights(now: datetime, limit: int = BATCH_SIZE) -> lis
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            UPDATE {table} SET is_valid = false, edited_at = %s
+            UPDATE {table} SET is_valid = false, edited_at = %(now)s
              WHERE id IN (SELECT id FROM {table}
-                           WHERE is_valid AND created_at <= %s AND status <> 'started'
-                           ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED)
+                           WHERE is_valid AND created_at <= %(cutoff)s AND status <> 'started'
+                           ORDER BY created_at LIMIT %(limit)s)
+               -- Re-checked on the row as it is when locked: one the enqueuer has just
+               -- invalidated is not announced twice.
+               AND is_valid AND status <> 'started'
             RETURNING id
             """,
-            [now, _preflight_cutoff(now), limit],
+            {"now": now, "cutoff": _preflight_cutoff(now), "limit": limit},
         )
         pks = [row[0] for row in cursor.fetchall()]
     notify_many("PREFLIGHT_INVALIDATED", "preflightresult", pks)
@@ -571,7 +578,12 @@ def _fast_encoder() -> Callable[[int], str]:
         shuffle = sqids._Sqids__shuffle  # type: ignore[attr-defined]
     except AttributeError:  # a sqids release with other internals: stay exact, be slow
         return hashids.encode
-    shortest = min((len(word) for word in words), default=0)
+    if any(len(word) < 3 for word in words):
+        return hashids.encode
+    # Blocklist words by their first three letters: one set lookup per position.
+    by_stem: dict[str, list[str]] = {}
+    for word in words:
+        by_stem.setdefault(word[:3], []).append(word)
     size = len(alphabet)
     tables = []
     for first in range(size):
@@ -579,35 +591,29 @@ def _fast_encoder() -> Callable[[int], str]:
         rotated = alphabet[offset:] + alphabet[:offset]
         reversed_ = rotated[::-1]
         tables.append((rotated[0], reversed_[1:], reversed_[0] + shuffle(reversed_)))
-
-    def may_be_blocked(public_id: str) -> bool:
-        # Any blocklist word anywhere in the id (a superset of sqids' own rules).
-        lowered = public_id.lower()
-        length = len(lowered)
-        return any(
-            lowered[start:end] in words
-            for start in range(length - shortest + 1)
-            for end in range(start + shortest, length + 1)
-        )
+    base = size - 1
 
     def encode(pk: int) -> str:
         prefix, digits, padding = tables[pk % size]
-        base = len(digits)
-        chars = []
+        encoded = ""
         number = pk
         while True:
-            chars.append(digits[number % base])
-            number //= base
+            number, digit = divmod(number, base)
+            encoded = digits[digit] + encoded
             if not number:
                 break
-        public_id = prefix + "".join(reversed(chars))
+        public_id = prefix + encoded
         missing = min_length - len(public_id)
         if missing > 0:
             if missing > len(padding):
                 return hashids.encode(pk)
             public_id += padding[:missing]
-        if words and may_be_blocked(public_id):
-            return hashids.encode(pk)
+        # Any blocklist word anywhere in the id (a superset of sqids' own rules).
+        lowered = public_id.lower()
+        for start in range(len(lowered) - 2):
+            candidates = by_stem.get(lowered[start:start + 3])
+            if candidates and any(lowered.startswith(word, start) for word in candidates):
+                return hashids.encode(pk)
         return public_id
 
     for probe in (0, 1, 61, 62, 3843, 10**6, 10**12):

@@ -244,3 +244,41 @@ def test_periodic_tasks_use_the_seed_names_queues_and_a_lock():
         assert periodic[name].cron == settings.SCHEDULES[name]
         assert periodic[name].configure_kwargs["queue"] == queue_name
         assert periodic[name].configure_kwargs["lock"] == f"maintenance:{name}"
+
+
+def test_token_obtained_while_the_run_waits_for_its_row_is_kept():
+    """The token UPDATE re-checks the age on the row it locks (no stale CTE decision)."""
+    import psycopg
+
+    from plandeploy.testing.processes import test_database_url
+
+    now = timezone.now()
+    refreshed = user_with_token(now, token_age=TOKEN_LIFETIME)
+    due = user_with_token(now, token_age=TOKEN_LIFETIME)
+    results: list = []
+
+    def run() -> None:
+        try:
+            results.append(run_cleanup_user_data(now))
+        finally:
+            connections.close_all()
+
+    with psycopg.connect(test_database_url()) as sign_in:
+        sign_in.execute(
+            "UPDATE accounts_orgconnection SET token_created_at = now() WHERE user_id = %s",
+            [refreshed.pk],
+        )
+        thread = threading.Thread(target=run)
+        thread.start()
+
+        def cleanup_waits_for_the_row() -> bool:
+            row = sign_in.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()
+            return row[0] > 0
+
+        wait_until(cleanup_waits_for_the_row, timeout=30, message="cleanup to wait on the row")
+        sign_in.commit()
+    thread.join(30)
+
+    assert results[0]["org_tokens_expired"] == 1
+    assert OrgConnection.objects.get(user=refreshed).access_token == "access-secret"
+    assert OrgConnection.objects.get(user=due).access_token is None
