@@ -253,6 +253,9 @@ class _Run:
                 shutil.rmtree(home, ignore_errors=True)
 
     def _run(self, spec: RunSpec) -> RunResult:
+        # Setup lines logged before the first step wait for its start and are written with
+        # it: no extra commit between the child starting and the step being shown running.
+        self.writer.last_write = time.monotonic()
         try:
             flow_runner = _runner or start_runner()
         except Exception as exc:
