@@ -180,6 +180,9 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    # procrastinate closes a task's connection afterwards unless it may persist: with
+    # CONN_MAX_AGE=0 every job would open a new one (~5 ms) before doing anything.
+    os.environ.setdefault("CONN_MAX_AGE", "300")
     _setup_django()
     prepare_database(progress=False)
     from plandeploy import queue

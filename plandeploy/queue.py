@@ -91,6 +91,33 @@ def worker_options(queues: Iterable[str], concurrency: int) -> dict[str, Any]:
     }
 
 
+class WakeSafeJobManager(manager.JobManager):
+    """A job manager that never sleeps through a LISTEN/NOTIFY wake-up.
+
+    procrastinate clears its wake-up event after each fetch, so a job deferred while an
+    empty fetch is in flight waits for the next poll. Counting notifications lets an empty
+    fetch that overlapped one fetch again at once.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.notifications_seen = 0
+
+    async def listen_for_jobs(self, *, on_notification, queues=None) -> None:
+        async def count_then_forward(*, channel: str, notification: Any) -> None:
+            self.notifications_seen += 1
+            await on_notification(channel=channel, notification=notification)
+
+        await super().listen_for_jobs(on_notification=count_then_forward, queues=queues)
+
+    async def fetch_job(self, queues: Iterable[str] | None, worker_id: int):
+        while True:
+            seen = self.notifications_seen
+            job = await super().fetch_job(queues=queues, worker_id=worker_id)
+            if job is not None or self.notifications_seen == seen:
+                return job
+
+
 def run_worker(
     queues: Iterable[str] = QUEUES, concurrency: int = 2, name: str | None = None
 ) -> None:
@@ -110,7 +137,12 @@ def run_worker(
             logger.info(
                 "worker starting: queues=%s concurrency=%s", options["queues"], concurrency
             )
-            worker_app.run_worker(**options)
+            regular_manager = worker_app.job_manager
+            worker_app.job_manager = WakeSafeJobManager(worker_connector)
+            try:
+                worker_app.run_worker(**options)
+            finally:
+                worker_app.job_manager = regular_manager
     finally:
         if runs_flows:
             flows.stop_runner()
