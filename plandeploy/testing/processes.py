@@ -19,6 +19,15 @@ from django.db import connection
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+# Worker timings short enough for cancel, shutdown and crash behaviours to show in seconds.
+FAST_WORKER_TIMINGS = {
+    "CANCEL_GRACE_SECONDS": "5",
+    "SHUTDOWN_GRACE_SECONDS": "3",
+    "WORKER_HEARTBEAT_SECONDS": "1",
+    "STALLED_WORKER_SECONDS": "3",
+}
+
+
 def test_database_url() -> str:
     """The URL of the database the tests use (the test database, not the main one)."""
     params = connection.settings_dict

@@ -12,15 +12,9 @@ import pytest
 from plandeploy.jobs.tests.test_flows_worker import FAST, WAIT, Client, job_row, steps_of
 from plandeploy.runs.models import INTERRUPTED_MESSAGE
 from plandeploy.runs.tests.factories import clear_queue, publish_plan, step_data
-from plandeploy.testing.processes import wait_until, web_process, worker_process
+from plandeploy.testing.processes import wait_until, worker_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def web(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock(), web_process() as base_url:
-        yield base_url
 
 
 @pytest.fixture(autouse=True)

@@ -19,26 +19,21 @@ from plandeploy.accounts.models import User
 from plandeploy.runs.models import CANCELED_MESSAGE, INTERRUPTED_MESSAGE, Job, PreflightResult
 from plandeploy.runs.status import transition
 from plandeploy.runs.tests.factories import EventListener, clear_queue, publish_plan, step_data
-from plandeploy.testing.processes import wait_until, web_process, worker_process
+from plandeploy.testing.processes import (
+    FAST_WORKER_TIMINGS,
+    wait_until,
+    worker_process,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WAIT = "tasks.wait.Wait"
 # Short timings so that the behaviours show within seconds.
 FAST = {
-    "CANCEL_GRACE_SECONDS": "5",
-    "SHUTDOWN_GRACE_SECONDS": "3",
-    "WORKER_HEARTBEAT_SECONDS": "1",
-    "STALLED_WORKER_SECONDS": "3",
+    **FAST_WORKER_TIMINGS,
     # Seconds-resolution schedules: the crashed-worker sweep every 2 s.
     "CRON_SCHEDULE": json.dumps({"fail_stalled_jobs": "* * * * * */2"}),
 }
-
-
-@pytest.fixture(scope="module")
-def web(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock(), web_process() as base_url:
-        yield base_url
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ from plandeploy.jobs.tests.scratch_support import (
 )
 from plandeploy.orgs import scratch
 from plandeploy.runs.models import Job, PreflightResult, ScratchOrg, Status
-from plandeploy.runs.tests.factories import EventListener, clear_queue
+from plandeploy.runs.tests.factories import clear_queue
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,13 +48,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def empty_queue():
     clear_queue()
-
-
-@pytest.fixture
-def events():
-    listener = EventListener()
-    yield listener
-    listener.close()
 
 
 @pytest.fixture(autouse=True)

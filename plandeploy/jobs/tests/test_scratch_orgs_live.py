@@ -26,25 +26,20 @@ from plandeploy.jobs.tests.scratch_support import (
     workspaces,
 )
 from plandeploy.runs.models import CANCELED_MESSAGE, Job, PreflightResult, ScratchOrg, Status
-from plandeploy.runs.tests.factories import EventListener, clear_queue, step_data
-from plandeploy.testing.processes import wait_until, web_process, worker_process
+from plandeploy.runs.tests.factories import clear_queue, step_data
+from plandeploy.testing.processes import (
+    FAST_WORKER_TIMINGS,
+    wait_until,
+    worker_process,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FAST = {
-    "CANCEL_GRACE_SECONDS": "5",
-    "SHUTDOWN_GRACE_SECONDS": "3",
-    "WORKER_HEARTBEAT_SECONDS": "1",
-    "STALLED_WORKER_SECONDS": "3",
+    **FAST_WORKER_TIMINGS,
     # Seconds-resolution schedule: the expiry sweep every 2 s instead of every 10 minutes.
     "CRON_SCHEDULE": json.dumps({"expire_scratch_orgs": "* * * * * */2"}),
 }
-
-
-@pytest.fixture(scope="module")
-def web(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock(), web_process() as base_url:
-        yield base_url
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +51,6 @@ def worker(django_db_setup, django_db_blocker):
         clear_queue()
         with worker_process(concurrency=2, **FAST) as process:
             yield process
-
-
-@pytest.fixture
-def events():
-    listener = EventListener()
-    yield listener
-    listener.close()
 
 
 @pytest.fixture(autouse=True)
