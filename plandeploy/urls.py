@@ -2,9 +2,10 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
+from plandeploy.api.errors import json_not_found
 from plandeploy.health import healthz
 
 urlpatterns = [
@@ -13,7 +14,12 @@ urlpatterns = [
     path("api/", include("plandeploy.api.urls")),
     path("admin/rest/translations/", include("plandeploy.translations.urls")),
     path("admin/rest/", include("plandeploy.adminapi.urls")),
+    # Before the admin site, whose catch-all would answer an unknown API path with a redirect.
+    re_path(r"^admin/rest/", json_not_found),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]
+
+handler404 = "plandeploy.api.errors.page_not_found"
+handler500 = "plandeploy.api.errors.server_error"

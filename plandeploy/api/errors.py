@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DataError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -24,3 +25,23 @@ def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     return drf_exception_handler(exc, context)
+
+
+# Paths whose clients expect JSON, even for a URL that matches no route or a crash.
+_JSON_PATH_PREFIXES = ("/api/", "/admin/rest/", "/healthz")
+
+
+def json_not_found(request, *args, **kwargs):
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
+def page_not_found(request, exception):
+    if request.path.startswith(_JSON_PATH_PREFIXES):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if request.path.startswith(_JSON_PATH_PREFIXES):
+        return JsonResponse({"detail": "Server error."}, status=500)
+    return defaults.server_error(request)

@@ -71,3 +71,18 @@ def test_nul_bytes_are_a_400_not_a_500(client):
                            format="json")
     assert response.status_code == 400
     assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/no-such-endpoint/", "/api/plans/x/y/z/", "/admin/rest/nope"]
+)
+def test_unknown_api_url_is_a_json_404(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_unknown_site_url_keeps_the_html_404(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
