@@ -425,13 +425,19 @@ def _expired_batch() -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT s.id FROM {ScratchOrg._meta.db_table} s
-             WHERE s.expires_at <= now()
-                OR s.status = 'failed'
-                OR (s.status = 'started' AND NOT EXISTS (
+            SELECT id FROM (
+                -- One branch per index (scratchorg_expiry, scratchorg_unfinished): an OR
+                -- of the three conditions would scan the whole table.
+                SELECT s.id FROM {ScratchOrg._meta.db_table} s
+                 WHERE s.expires_at IS NOT NULL AND s.expires_at <= now()
+                UNION
+                SELECT s.id FROM {ScratchOrg._meta.db_table} s
+                 WHERE s.status IN ('started', 'failed')
+                   AND (s.status = 'failed' OR NOT EXISTS (
                         SELECT 1 FROM procrastinate_jobs q
                          WHERE q.id = s.job_id AND q.status IN ('todo', 'doing')))
-             ORDER BY s.id
+            ) due
+             ORDER BY id
              LIMIT %s
             """,
             [EXPIRE_BATCH],

@@ -174,4 +174,7 @@ class ScratchOrg(HashIdModel):
         indexes = [
             models.Index(fields=["expires_at"], name="scratchorg_expiry",
                          condition=Q(expires_at__isnull=False)),
+            # expire_scratch_orgs also removes failed orgs and orgs whose creation died.
+            models.Index(fields=["id"], name="scratchorg_unfinished",
+                         condition=Q(status__in=["started", "failed"])),
         ]
