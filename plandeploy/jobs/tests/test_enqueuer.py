@@ -13,7 +13,6 @@ from plandeploy.jobs.enqueuer import enqueue_pending
 from plandeploy.runs import services
 from plandeploy.runs.models import CANCELED_MESSAGE, Job, PreflightResult, Status
 from plandeploy.runs.tests.factories import (
-    EventListener,
     clear_queue,
     local_user,
     publish_plan,
@@ -94,7 +93,7 @@ def test_enqueuer_is_idempotent():
     assert len(queue_rows("run_flows_job")) == 1
 
 
-def test_enqueuer_invalidates_only_the_jobs_own_valid_preflights():
+def test_enqueuer_invalidates_only_the_jobs_own_valid_preflights(events):
     plan = publish_plan()
     other_plan = publish_plan()
     user, other_user = local_user(), local_user()
@@ -106,27 +105,19 @@ def test_enqueuer_invalidates_only_the_jobs_own_valid_preflights():
     other_org = PreflightResult.objects.create(plan=plan, org_id=other_user.org_id,
                                                user=other_user, status=Status.COMPLETE)
     job = new_job(plan, user)
-    listener = EventListener()
-    try:
-        assert enqueue_pending(job.pk) == 1
-        invalidated = {e["id"] for e in listener.collect() if e["type"] == "PREFLIGHT_INVALIDATED"}
-    finally:
-        listener.close()
+    assert enqueue_pending(job.pk) == 1
+    invalidated = {e["id"] for e in events.collect() if e["type"] == "PREFLIGHT_INVALIDATED"}
     valid = dict(PreflightResult.objects.values_list("pk", "is_valid"))
     assert valid == {same.pk: False, same_running.pk: False, other_plan_pf.pk: True,
                      other_org.pk: True}
     assert invalidated == {str(same.pk), str(same_running.pk)}
 
 
-def test_job_canceled_before_enqueue_never_runs():
+def test_job_canceled_before_enqueue_never_runs(events):
     job = new_job()
-    listener = EventListener()
-    try:
-        assert services.request_cancel_job(job) is True
-        assert enqueue_pending() == 0
-        types = listener.types("job", job.hashid)
-    finally:
-        listener.close()
+    assert services.request_cancel_job(job) is True
+    assert enqueue_pending() == 0
+    types = events.types("job", job.hashid)
     job.refresh_from_db()
     assert job.status == Status.CANCELED
     assert job.exception == CANCELED_MESSAGE

@@ -17,7 +17,6 @@ from plandeploy.jobs.flows import end_stalled_runs, run_duration
 from plandeploy.runs import services
 from plandeploy.runs.models import CANCELED_MESSAGE, INTERRUPTED_MESSAGE, Job, Status
 from plandeploy.runs.tests.factories import (
-    EventListener,
     clear_queue,
     local_user,
     publish_plan,
@@ -51,18 +50,14 @@ def workspace(user) -> Path:
     return Path(user.org_connection.workspace)
 
 
-def test_plan_runs_to_complete_with_results_logs_and_events():
+def test_plan_runs_to_complete_with_results_logs_and_events(events):
     plan = publish_plan()
     user = local_user()
-    listener = EventListener()
-    try:
-        job = start_job(plan, user)
-        run_all()
-        job_events = listener.types("job", job.hashid)
-        org_events = listener.types("org", user.org_id)
-        all_events = listener.types()
-    finally:
-        listener.close()
+    job = start_job(plan, user)
+    run_all()
+    job_events = events.types("job", job.hashid)
+    org_events = events.types("org", user.org_id)
+    all_events = events.types()
     job.refresh_from_db()
     steps = list(plan.steps.order_by("step_num_key"))
     assert job.status == Status.COMPLETE, job.exception
@@ -82,18 +77,14 @@ def test_plan_runs_to_complete_with_results_logs_and_events():
     assert "ORG_CHANGED" in org_events
 
 
-def test_failing_step_fails_the_job_skips_later_steps_and_sanitizes_the_message():
+def test_failing_step_fails_the_job_skips_later_steps_and_sanitizes_the_message(events):
     steps = sample_steps()
     steps[1]["task_config"]["options"]["fail"] = True
     plan = publish_plan(steps=steps)
     user = local_user()
-    listener = EventListener()
-    try:
-        job = start_job(plan, user)
-        run_all()
-        types = listener.types()
-    finally:
-        listener.close()
+    job = start_job(plan, user)
+    run_all()
+    types = events.types()
     job.refresh_from_db()
     first, failing, *later = list(plan.steps.order_by("step_num_key"))
     assert job.status == Status.FAILED
@@ -217,7 +208,7 @@ def test_run_of_a_deleted_user_ends_failed_instead_of_staying_started():
     assert "no longer exists" in job.exception
 
 
-def test_run_whose_queue_job_vanished_is_ended_as_interrupted():
+def test_run_whose_queue_job_vanished_is_ended_as_interrupted(events):
     """W5/W6: a started, enqueued run with no live queue job is ended, with an event."""
     plan = publish_plan()
     job = start_job(plan)
@@ -227,12 +218,8 @@ def test_run_whose_queue_job_vanished_is_ended_as_interrupted():
     job.refresh_from_db()
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM procrastinate_jobs WHERE id = %s", [job.job_id])
-    listener = EventListener()
-    try:
-        assert end_stalled_runs() == 1
-        types = listener.types("job", job.hashid)
-    finally:
-        listener.close()
+    assert end_stalled_runs() == 1
+    types = events.types("job", job.hashid)
     job.refresh_from_db()
     assert job.status == Status.CANCELED and job.exception == INTERRUPTED_MESSAGE
     # A job still waiting in the queue is not "interrupted" (W6a, W29).
@@ -257,20 +244,16 @@ def test_run_duration_is_not_wrapped_at_a_day():
     assert run_duration(0.0, 2 * 86400 + 5.0) == 2 * 86400 + 5.0
 
 
-def test_preflight_complete_with_errors_and_warnings_keyed_by_step_and_plan():
+def test_preflight_complete_with_errors_and_warnings_keyed_by_step_and_plan(events):
     plan = publish_plan(preflight_checks=[
         {"when": "True", "action": "error", "message": "Plan-level error."},
         {"when": "True", "action": "warn", "message": "Plan-level warning."},
         {"when": "False", "action": "error", "message": "Never shown."},
     ])
     user = local_user()
-    listener = EventListener()
-    try:
-        preflight = services.create_preflight(plan=plan, org_id=user.org_id, user=user)
-        run_worker_until_idle(queues=("default",))
-        types = listener.types("preflightresult", str(preflight.pk))
-    finally:
-        listener.close()
+    preflight = services.create_preflight(plan=plan, org_id=user.org_id, user=user)
+    run_worker_until_idle(queues=("default",))
+    types = events.types("preflightresult", str(preflight.pk))
     preflight.refresh_from_db()
     assert preflight.status == Status.COMPLETE, preflight.exception
     assert preflight.results["plan"] == [
@@ -310,18 +293,14 @@ def test_preflight_sample_checks_call_product_tasks():
     assert preflight.is_ready, preflight.results
 
 
-def test_preflight_that_raises_ends_failed():
+def test_preflight_that_raises_ends_failed(events):
     plan = publish_plan(preflight_checks=[
         {"when": "tasks.no_such_task()", "action": "error", "message": "x"},
     ])
     user = local_user()
-    listener = EventListener()
-    try:
-        preflight = services.create_preflight(plan=plan, org_id=user.org_id, user=user)
-        run_worker_until_idle(queues=("default",))
-        types = listener.types("preflightresult", str(preflight.pk))
-    finally:
-        listener.close()
+    preflight = services.create_preflight(plan=plan, org_id=user.org_id, user=user)
+    run_worker_until_idle(queues=("default",))
+    types = events.types("preflightresult", str(preflight.pk))
     preflight.refresh_from_db()
     assert preflight.status == Status.FAILED
     assert preflight.exception

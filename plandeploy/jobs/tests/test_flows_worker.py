@@ -18,7 +18,7 @@ from rest_framework.authtoken.models import Token
 from plandeploy.accounts.models import User
 from plandeploy.runs.models import CANCELED_MESSAGE, INTERRUPTED_MESSAGE, Job, PreflightResult
 from plandeploy.runs.status import transition
-from plandeploy.runs.tests.factories import EventListener, clear_queue, publish_plan, step_data
+from plandeploy.runs.tests.factories import clear_queue, publish_plan, step_data
 from plandeploy.testing.processes import (
     FAST_WORKER_TIMINGS,
     wait_until,
@@ -118,19 +118,15 @@ def test_sample_plan_runs_through_api_and_worker(web, worker):
     assert (client.workspace / "components").exists() or any(client.workspace.iterdir())
 
 
-def test_cancel_between_steps_stops_before_the_next_step(web, worker):
+def test_cancel_between_steps_stops_before_the_next_step(web, worker, events):
     client = Client(web)
     plan = publish_plan(steps=[step_data(n, WAIT, seconds=1.5) for n in ("1", "2", "3")])
     first, second, third = steps_of(plan)
-    listener = EventListener()
-    try:
-        job_id = client.start(plan)
-        client.wait_step_started(job_id, first)
-        client.cancel(job_id)
-        data = client.wait_status(job_id)
-        types = listener.types()
-    finally:
-        listener.close()
+    job_id = client.start(plan)
+    client.wait_step_started(job_id, first)
+    client.cancel(job_id)
+    data = client.wait_status(job_id)
+    types = events.types()
     row = job_row(job_id)
     assert data["status"] == "canceled"
     assert row.exception == CANCELED_MESSAGE and row.canceled_at is not None
