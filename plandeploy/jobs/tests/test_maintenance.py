@@ -173,6 +173,12 @@ def connection_of(user) -> OrgConnection:
     return OrgConnection.objects.get(user=user)
 
 
+def token_of(user) -> str | None:
+    """The user's org access token; None once it expired (or its connection was deleted)."""
+    row = OrgConnection.objects.filter(user=user).first()
+    return row.access_token if row else None
+
+
 def test_org_token_expires_at_its_lifetime_not_before(now):
     due = user_with_token(now, token_age=TOKEN_LIFETIME)
     fresh = user_with_token(now, token_age=TOKEN_LIFETIME - SECOND)
@@ -180,9 +186,7 @@ def test_org_token_expires_at_its_lifetime_not_before(now):
     counts = run_cleanup_user_data(now)
 
     assert counts["org_tokens_expired"] == 1
-    expired = connection_of(due)
-    assert (expired.access_token, expired.refresh_token, expired.token_created_at) == (
-        None, None, None)
+    assert token_of(due) is None
     assert User.objects.get(pk=due.pk).valid_token_for is None
     assert connection_of(fresh).access_token == "access-secret"
     assert User.objects.get(pk=fresh.pk).valid_token_for == connection_of(fresh).org_id
@@ -195,12 +199,14 @@ def test_non_staff_lose_their_org_details_staff_keep_them(now):
 
     run_cleanup_user_data(now)
 
-    cleared = connection_of(member)
-    assert cleared.org_id is None
-    assert (cleared.org_name, cleared.organization_type, cleared.instance_url,
-            cleared.org_username, cleared.full_org_type) == ("", "", "", "", None)
+    # A member's connection (the token and the org details that came with it) is gone.
+    assert not OrgConnection.objects.filter(user=member).exists()
+    cleared = User.objects.get(pk=member.pk)
+    assert (cleared.org_id, cleared.org_name, cleared.org_type, cleared.full_org_type,
+            cleared.instance_url, cleared.sf_username, cleared.token) == (
+        None, None, None, None, None, None, (None, None))
     kept = connection_of(staff)
-    assert kept.access_token is None and kept.token_created_at is None
+    assert (kept.access_token, kept.refresh_token, kept.token_created_at) == (None, None, None)
     assert (kept.org_id, kept.org_name, kept.organization_type, kept.full_org_type,
             kept.instance_url, kept.org_username) == (
         staff_org, "Acme", "Developer Edition", FullOrgType.DEVELOPER,
@@ -222,10 +228,10 @@ def test_running_job_or_preflight_within_a_day_keeps_the_token(plan, now):
     counts = run_cleanup_user_data(now)
 
     assert counts["org_tokens_expired"] == 2
-    assert connection_of(with_job).access_token == "access-secret"
-    assert connection_of(with_preflight).access_token == "access-secret"
-    assert connection_of(with_stale_run).access_token is None
-    assert connection_of(with_finished_run).access_token is None
+    assert token_of(with_job) == "access-secret"
+    assert token_of(with_preflight) == "access-secret"
+    assert token_of(with_stale_run) is None
+    assert token_of(with_finished_run) is None
 
 
 # -- Rule 3: idle users ----------------------------------------------------------------
@@ -328,7 +334,7 @@ def test_a_run_does_nothing_while_another_holds_the_lock(now):
         other.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))",
                       ["plandeploy.maintenance.cleanup_user_data"])
         assert run_cleanup_user_data(now) is None
-    assert connection_of(due).access_token == "access-secret"
+    assert token_of(due) == "access-secret"
     assert run_cleanup_user_data(now)["org_tokens_expired"] == 1
 
 

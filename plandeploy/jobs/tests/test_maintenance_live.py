@@ -29,6 +29,7 @@ from plandeploy.jobs.tests.test_maintenance import (
     completed,
     job,
     preflight,
+    token_of,
     user_with_token,
 )
 from plandeploy.runs.models import PreflightResult, Status
@@ -141,7 +142,7 @@ def test_worker_runs_both_minute_schedules_on_start():
 
     with worker_process(queues="short", concurrency=1):
         wait_until(
-            lambda: OrgConnection.objects.get(user=user).access_token is None,
+            lambda: token_of(user) is None,
             timeout=60, message="cleanup_user_data to expire the token",
         )
         wait_until(
@@ -247,7 +248,7 @@ def test_periodic_tasks_use_the_seed_names_queues_and_a_lock():
 
 
 def test_token_obtained_while_the_run_waits_for_its_row_is_kept():
-    """The token UPDATE re-checks the age on the row it locks (no stale CTE decision)."""
+    """Expiry re-checks the age on the row it locks (no stale candidate decision)."""
     import psycopg
 
     from plandeploy.testing.processes import test_database_url
@@ -281,4 +282,4 @@ def test_token_obtained_while_the_run_waits_for_its_row_is_kept():
 
     assert results[0]["org_tokens_expired"] == 1
     assert OrgConnection.objects.get(user=refreshed).access_token == "access-secret"
-    assert OrgConnection.objects.get(user=due).access_token is None
+    assert token_of(due) is None
