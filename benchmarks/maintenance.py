@@ -277,11 +277,11 @@ def per_row_expire_tokens(now: datetime) -> int:
         if PreflightResult.objects.filter(
                 user=user, status="started", created_at__gt=since).exists():
             continue
-        conn.access_token = conn.refresh_token = conn.token_created_at = None
-        if not user.is_staff:
-            conn.org_id = conn.full_org_type = None
-            conn.org_name = conn.organization_type = conn.instance_url = conn.org_username = ""
-        conn.save()
+        if user.is_staff:
+            conn.access_token = conn.refresh_token = conn.token_created_at = None
+            conn.save()
+        else:
+            conn.delete()
         notify("USER_TOKEN_INVALID", "user", user.hashid)
         done += 1
     return done
