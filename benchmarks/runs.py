@@ -218,6 +218,39 @@ def make_users(count: int):
                 .select_related("org_connection"))
 
 
+def _proc_stat(pid: int) -> tuple[str, int, list[int]] | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm = stat[stat.index("(") + 1:stat.rindex(")")]
+    fields = stat[stat.rindex(")") + 2:].split()
+    # ppid, then utime stime cutime cstime (clock ticks)
+    return comm, int(fields[1]), [int(v) for v in fields[11:15]]
+
+
+def cpu_by_kind(worker_pids: list[int]) -> dict[str, float]:
+    """CPU seconds used so far by PostgreSQL, the workers, and their run processes (the
+    forkserver plus the children it has reaped)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals = {"PostgreSQL": 0, "worker processes": 0, "run processes": 0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        stat = _proc_stat(pid)
+        if stat is None:
+            continue
+        comm, ppid, (utime, stime, cutime, cstime) = stat
+        if comm == "postgres":
+            totals["PostgreSQL"] += utime + stime + cutime + cstime
+        elif pid in worker_pids:
+            totals["worker processes"] += utime + stime
+        elif ppid in worker_pids:
+            totals["run processes"] += utime + stime + cutime + cstime
+    return {kind: ticks / tick for kind, ticks in totals.items()}
+
+
 def run_throughput(runs: int, concurrency: int) -> tuple[float, float]:
     from django.db import transaction
     from django.db.models import Max
@@ -229,15 +262,21 @@ def run_throughput(runs: int, concurrency: int) -> tuple[float, float]:
     steps = list(plan.steps.all())
     users = make_users(runs)
     clear_queue()
-    stack, _ = workers(2, concurrency)
+    stack, processes = workers(2, concurrency)
+    worker_pids = [process.pid for process in processes]
     with stack:
         with transaction.atomic():
             pks = [services.create_job(plan=plan, steps=steps, user=u).pk for u in users]
+            cpu_before = cpu_by_kind(worker_pids)
         committed = time.time()
         while Job.objects.filter(pk__in=pks, status=Status.STARTED).exists():
             time.sleep(0.2)
         elapsed = time.time() - committed
+        cpu_after = cpu_by_kind(worker_pids)
         last = Job.objects.filter(pk__in=pks).aggregate(Max("success_at"))["success_at__max"]
+    print("   CPU per run: " + ", ".join(
+        f"{kind} {(cpu_after[kind] - cpu_before[kind]) * 1000 / runs:.1f} ms"
+        for kind in cpu_after))
     failed = Job.objects.filter(pk__in=pks).exclude(status=Status.COMPLETE).count()
     if failed:
         print(f"   WARNING: {failed} runs did not complete")

@@ -9,6 +9,7 @@ import select
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -199,9 +200,13 @@ def _watch_parent(parent_pid: int, conn: Connection, cancel: threading.Event) ->
                 cancel.set()
 
 
-def _prepare_process(spec: RunSpec) -> None:
+def _scrub_environment() -> None:
     for key in [k for k in os.environ if _SENSITIVE_ENV.search(k)]:
         del os.environ[key]
+
+
+def _prepare_process(spec: RunSpec) -> None:
+    _scrub_environment()
     os.makedirs(spec.home_dir, exist_ok=True)
     os.environ["HOME"] = spec.home_dir
     os.chdir(spec.repo_dir)
@@ -267,10 +272,41 @@ def _step_specs(spec: RunSpec, project_config: BaseProjectConfig) -> list[StepSp
     return specs
 
 
-def _run(spec: RunSpec, outbox: Outbox, cancel: threading.Event) -> FlowFinished:
-    project_config = BaseProjectConfig(UniversalConfig(), repo_info={"root": spec.repo_dir})
+def _config_file_signature(repo_dir: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(os.path.join(repo_dir, "cumulusci.yml"))
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size)
+
+
+@dataclass
+class LoadedProject:
+    """A product's CumulusCI project config, as a spare run process loaded it in advance."""
+
+    repo_dir: str
+    config: BaseProjectConfig
+    signature: tuple[int, int] | None
+
+    def serves(self, repo_dir: str) -> bool:
+        # A plain directory is read live: an edited cumulusci.yml is loaded again.
+        return repo_dir == self.repo_dir and _config_file_signature(repo_dir) == self.signature
+
+
+def load_project(repo_dir: str) -> LoadedProject:
+    signature = _config_file_signature(repo_dir)
+    project_config = BaseProjectConfig(UniversalConfig(), repo_info={"root": repo_dir})
     # CumulusCI's `tasks` module is synthetic; only listed directories can be imported from.
     project_config._add_tasks_directory_to_python_path()
+    return LoadedProject(repo_dir, project_config, signature)
+
+
+def _run(
+    spec: RunSpec, outbox: Outbox, cancel: threading.Event, loaded: LoadedProject | None = None
+) -> FlowFinished:
+    if loaded is None or not loaded.serves(spec.repo_dir):
+        loaded = load_project(spec.repo_dir)
+    project_config = loaded.config
     org_config = _org_config(spec)
     step_ids = {str(StepVersion(s.step_num)): s.step_id for s in spec.steps}
     if len(step_ids) != len(spec.steps):
@@ -310,7 +346,39 @@ def _run(spec: RunSpec, outbox: Outbox, cancel: threading.Event) -> FlowFinished
     return FlowFinished("complete", None)
 
 
-def child_main(spec: RunSpec, conn: Connection, parent_pid: int) -> None:
+def spare_main(repo_dir: str, conn: Connection, parent_pid: int) -> None:
+    """Entry point of a spare run process: loads `repo_dir`'s project, then waits for its
+    RunSpec and runs it as child_main does. Exits with the worker, also while waiting."""
+    os.setpgid(0, 0)
+    try:
+        pidfd = os.pidfd_open(parent_pid)
+    except ProcessLookupError:
+        _die()
+        return
+    _scrub_environment()
+    try:
+        os.chdir(repo_dir)  # where a run loads its project too
+        loaded: LoadedProject | None = load_project(repo_dir)
+    except Exception:  # the run loads it again, and reports the error as its own
+        loaded = None
+    while True:
+        readable, _, _ = select.select([pidfd, conn], [], [])
+        if pidfd in readable:
+            _die()
+        try:
+            spec = conn.recv()
+        except (EOFError, OSError):
+            _die()
+            return
+        if isinstance(spec, RunSpec):
+            break
+    os.close(pidfd)
+    child_main(spec, conn, parent_pid, loaded)
+
+
+def child_main(
+    spec: RunSpec, conn: Connection, parent_pid: int, loaded: LoadedProject | None = None
+) -> None:
     """Entry point of the run process (started from the forkserver)."""
     os.setpgid(0, 0)
     cancel = threading.Event()
@@ -329,7 +397,7 @@ def child_main(spec: RunSpec, conn: Connection, parent_pid: int) -> None:
     _install_log_handler(outbox)
     try:
         _prepare_process(spec)
-        finished = _run(spec, outbox, cancel)
+        finished = _run(spec, outbox, cancel, loaded)
     except RunCanceled:
         finished = FlowFinished("canceled", None)
     except Exception as exc:

@@ -29,6 +29,8 @@ from plandeploy.flowrunner.types import Event, FlowFinished, RunResult, RunSpec
 # would cost the worker ~0.4 s and ~64 MB and apply CumulusCI's process-wide side effects.
 
 DEFAULT_PRELOAD = ["plandeploy.flowrunner.preload"]
+# Projects (repository checkouts) that keep a warm spare run process.
+MAX_SPARE_PROJECTS = 2
 CANCEL_POLL_SECONDS = 0.2
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
@@ -41,6 +43,12 @@ def _child_entry(spec: RunSpec, conn: Connection, parent_pid: int) -> None:
     from plandeploy.flowrunner.child import child_main
 
     child_main(spec, conn, parent_pid)
+
+
+def _spare_entry(repo_dir: str, conn: Connection, parent_pid: int) -> None:
+    from plandeploy.flowrunner.child import spare_main
+
+    spare_main(repo_dir, conn, parent_pid)
 
 
 def _probe_entry(conn: Connection, modules: list[str]) -> None:
@@ -137,12 +145,21 @@ class FlowRunner:
     thread at a time or several: each run has its own child), and `stop()` at shutdown.
     """
 
-    def __init__(self, preload: list[str] | None = None, kill_grace: float = 2.0) -> None:
+    def __init__(
+        self,
+        preload: list[str] | None = None,
+        kill_grace: float = 2.0,
+        spare_projects: int = MAX_SPARE_PROJECTS,
+    ) -> None:
         self.preload = list(DEFAULT_PRELOAD if preload is None else preload)
         self.kill_grace = kill_grace
+        self.spare_projects = spare_projects
         self._ctx: Any = None
         self._server_home: str | None = None
         self._lock = threading.Lock()
+        # repo_dir -> a run process that has loaded that project and waits for its spec.
+        self._spares: dict[str, tuple[Any, Connection]] = {}
+        self._spares_lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -175,6 +192,11 @@ class FlowRunner:
             if self._ctx is None:
                 return
             self._ctx = None
+            with self._spares_lock:
+                spares, self._spares = list(self._spares.values()), {}
+            for proc, conn in spares:
+                conn.close()
+                self._kill(proc)
             # No public API stops the forkserver; closing its "alive" pipe is how it is told.
             server = multiprocessing.forkserver._forkserver
             server._stop()
@@ -242,14 +264,10 @@ class FlowRunner:
         died. If `on_event` or `should_cancel` raises, the child is killed and the exception
         propagates.
         """
-        ctx = self._context()
-        parent_conn, child_conn = ctx.Pipe(duplex=True)
-        proc = _Process(
-            target=_child_entry, args=(spec, child_conn, os.getpid()), name="plandeploy-run"
-        )
+        proc, parent_conn = self._take_spare(spec) or self._start_child(spec)
         started = time.monotonic()
-        proc.start()
-        child_conn.close()
+        # The next run of this project starts in a process that is already warm.
+        self._start_spare(spec.repo_dir)
         deadline = started + timeout
         cancel_deadline: float | None = None
         next_poll = started
@@ -298,6 +316,63 @@ class FlowRunner:
             if proc.exitcode is None:
                 self._kill(proc)
             parent_conn.close()
+
+    # -- spare run processes -----------------------------------------------------------------
+
+    def _start_child(self, spec: RunSpec) -> tuple[Any, Connection]:
+        parent_conn, child_conn = self._context().Pipe(duplex=True)
+        proc = _Process(
+            target=_child_entry, args=(spec, child_conn, os.getpid()), name="plandeploy-run"
+        )
+        proc.start()
+        child_conn.close()
+        return proc, parent_conn
+
+    def _take_spare(self, spec: RunSpec) -> tuple[Any, Connection] | None:
+        """The spare run process of `spec`'s project, given `spec`; None if there is none."""
+        with self._spares_lock:
+            spare = self._spares.pop(spec.repo_dir, None)
+        if spare is None:
+            return None
+        proc, conn = spare
+        try:
+            conn.send(spec)
+        except OSError:  # it died meanwhile: a fresh child takes the run
+            conn.close()
+            self._kill(proc)
+            return None
+        return spare
+
+    def _start_spare(self, repo_dir: str) -> None:
+        """Fork a run process that loads `repo_dir`'s project now and waits for a spec.
+
+        Loading a product's CumulusCI config is most of a run's start: done ahead, the next
+        run of that product only has to send its spec. At most `spare_projects` projects
+        keep a spare; the one used longest ago gives its up.
+        """
+        if self.spare_projects <= 0:
+            return
+        with self._spares_lock:
+            if repo_dir in self._spares:
+                return
+        ctx = self._context()
+        parent_conn, child_conn = ctx.Pipe(duplex=True)
+        proc = _Process(
+            target=_spare_entry, args=(repo_dir, child_conn, os.getpid()), name="plandeploy-run"
+        )
+        proc.start()
+        child_conn.close()
+        evicted = []
+        with self._spares_lock:
+            if repo_dir in self._spares:  # another thread was quicker
+                evicted.append((proc, parent_conn))
+            else:
+                self._spares[repo_dir] = (proc, parent_conn)
+                while len(self._spares) > self.spare_projects:
+                    evicted.append(self._spares.pop(next(iter(self._spares))))
+        for old_proc, old_conn in evicted:
+            old_conn.close()
+            self._kill(old_proc)
 
     def _reap(self, proc: Any) -> None:
         proc.join(self.kill_grace)

@@ -250,13 +250,27 @@ def test_log_lines_are_batched(runner, make_spec) -> None:
 def test_cumulusci_side_effects_stay_in_the_child(runner, make_spec) -> None:
     cwd, path, home = os.getcwd(), list(sys.path), os.environ.get("HOME")
     tasks_module = sys.modules.get("tasks")
-    spec = make_spec(plan_steps())
-    result, _ = collect(runner, spec)
+    spec = make_spec([*plan_steps(), step("9", COMMAND, command='echo "home=$HOME"')])
+    result, events = collect(runner, spec)
     assert result.outcome == "complete"
     assert (os.getcwd(), sys.path, os.environ.get("HOME")) == (cwd, path, home)
     assert sys.modules.get("tasks") is tasks_module
-    # CumulusCI's per-user state went to the run's own HOME.
-    assert (Path(spec.home_dir) / ".cumulusci").is_dir()
+    # The run had its own HOME (where CumulusCI keeps per-user state), also when it ran in
+    # a spare process that loaded the project before the run was known.
+    assert f"home={spec.home_dir}" in all_text(events)
+
+
+def test_a_spare_process_runs_the_next_run_of_a_project(runner, make_spec) -> None:
+    """After a run, a warm process for its project waits; the next run goes to it."""
+    first = make_spec(plan_steps())
+    assert collect(runner, first)[0].outcome == "complete"
+    spare_pid = runner._spares[first.repo_dir][0].pid
+    assert alive(spare_pid)
+    second = make_spec([step("1", COMMAND, command="echo pid=$PPID")])
+    result, events = collect(runner, second)
+    assert result.outcome == "complete"
+    assert f"pid={spare_pid}" in all_text(events)
+    assert runner._spares[first.repo_dir][0].pid != spare_pid
 
 
 def test_worker_environment_secrets_do_not_reach_steps(runner, make_spec) -> None:
