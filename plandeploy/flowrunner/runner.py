@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import multiprocessing
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -136,6 +138,17 @@ def _describe_exit(exitcode: int | None) -> str:
     return f"The run process died unexpectedly (exit code {exitcode})."
 
 
+_runners: weakref.WeakSet[FlowRunner] = weakref.WeakSet()
+
+
+@atexit.register
+def _discard_all_spares() -> None:
+    # Registered after multiprocessing's own exit handler, so it runs first: that one joins
+    # every child, and a spare waits for a spec that will never come.
+    for runner in list(_runners):
+        runner._discard_spares()
+
+
 class FlowRunner:
     """Runs RunSpecs in child processes forked from a pre-warmed forkserver.
 
@@ -160,6 +173,7 @@ class FlowRunner:
         # repo_dir -> a run process that has loaded that project and waits for its spec.
         self._spares: dict[str, tuple[Any, Connection]] = {}
         self._spares_lock = threading.Lock()
+        _runners.add(self)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -192,11 +206,9 @@ class FlowRunner:
             if self._ctx is None:
                 return
             self._ctx = None
-            with self._spares_lock:
-                spares, self._spares = list(self._spares.values()), {}
-            for proc, conn in spares:
-                conn.close()
-                self._kill(proc)
+            # The forkserver is shared by every FlowRunner of this process and exits only
+            # when no process it started is left: no runner's spare may outlive it.
+            _discard_all_spares()
             # No public API stops the forkserver; closing its "alive" pipe is how it is told.
             server = multiprocessing.forkserver._forkserver
             server._stop()
@@ -373,6 +385,13 @@ class FlowRunner:
         for old_proc, old_conn in evicted:
             old_conn.close()
             self._kill(old_proc)
+
+    def _discard_spares(self) -> None:
+        with self._spares_lock:
+            spares, self._spares = list(self._spares.values()), {}
+        for proc, conn in spares:
+            conn.close()
+            self._kill(proc)
 
     def _reap(self, proc: Any) -> None:
         proc.join(self.kill_grace)
