@@ -20,6 +20,13 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def proc_mb(pid: int, file: str, field: str) -> float:
+    for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def summary(name: str, seconds: list[float]) -> str:
     ms = sorted(s * 1000 for s in seconds)
     p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
@@ -70,6 +77,11 @@ def main() -> None:
                 assert result.outcome == "complete", result
             print(summary(f"{steps}-step flow round trip", times))
     print(f"parent RSS: {rss_mb():.1f} MB (before FlowRunner: {rss_before:.1f} MB)")
+    # The memory a project's waiting spare run process costs (PSS shares what it still
+    # has in common with the forkserver).
+    for proc, _ in runner._spares.values():
+        print(f"spare run process: RSS {proc_mb(proc.pid, 'status', 'VmRSS:'):.0f} MB, "
+              f"PSS {proc_mb(proc.pid, 'smaps_rollup', 'Pss:'):.0f} MB")
     runner.stop()
 
 
