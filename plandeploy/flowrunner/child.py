@@ -361,17 +361,15 @@ def spare_main(repo_dir: str, conn: Connection, parent_pid: int) -> None:
         loaded: LoadedProject | None = load_project(repo_dir)
     except Exception:  # the run loads it again, and reports the error as its own
         loaded = None
-    while True:
-        readable, _, _ = select.select([pidfd, conn], [], [])
-        if pidfd in readable:
-            _die()
-        try:
-            spec = conn.recv()
-        except (EOFError, OSError):
-            _die()
-            return
-        if isinstance(spec, RunSpec):
-            break
+    # The only message a spare is ever sent is its RunSpec.
+    readable, _, _ = select.select([pidfd, conn], [], [])
+    if pidfd in readable:
+        _die()
+    try:
+        spec = conn.recv()
+    except (EOFError, OSError):
+        _die()
+        return
     os.close(pidfd)
     child_main(spec, conn, parent_pid, loaded)
 

@@ -331,14 +331,19 @@ class FlowRunner:
 
     # -- spare run processes -----------------------------------------------------------------
 
-    def _start_child(self, spec: RunSpec) -> tuple[Any, Connection]:
+    def _fork(self, target: Callable[..., None], first_arg: Any) -> tuple[Any, Connection]:
+        """Start a run process `target(first_arg, conn, worker pid)` and return it with the
+        worker's end of its pipe."""
         parent_conn, child_conn = self._context().Pipe(duplex=True)
         proc = _Process(
-            target=_child_entry, args=(spec, child_conn, os.getpid()), name="plandeploy-run"
+            target=target, args=(first_arg, child_conn, os.getpid()), name="plandeploy-run"
         )
         proc.start()
         child_conn.close()
         return proc, parent_conn
+
+    def _start_child(self, spec: RunSpec) -> tuple[Any, Connection]:
+        return self._fork(_child_entry, spec)
 
     def _take_spare(self, spec: RunSpec) -> tuple[Any, Connection] | None:
         """The spare run process of `spec`'s project, given `spec`; None if there is none."""
@@ -346,12 +351,10 @@ class FlowRunner:
             spare = self._spares.pop(spec.repo_dir, None)
         if spare is None:
             return None
-        proc, conn = spare
         try:
-            conn.send(spec)
+            spare[1].send(spec)
         except OSError:  # it died meanwhile: a fresh child takes the run
-            conn.close()
-            self._kill(proc)
+            self._drop(spare)
             return None
         return spare
 
@@ -367,31 +370,28 @@ class FlowRunner:
         with self._spares_lock:
             if repo_dir in self._spares:
                 return
-        ctx = self._context()
-        parent_conn, child_conn = ctx.Pipe(duplex=True)
-        proc = _Process(
-            target=_spare_entry, args=(repo_dir, child_conn, os.getpid()), name="plandeploy-run"
-        )
-        proc.start()
-        child_conn.close()
+        spare = self._fork(_spare_entry, repo_dir)
         evicted = []
         with self._spares_lock:
             if repo_dir in self._spares:  # another thread was quicker
-                evicted.append((proc, parent_conn))
+                evicted.append(spare)
             else:
-                self._spares[repo_dir] = (proc, parent_conn)
+                self._spares[repo_dir] = spare
                 while len(self._spares) > self.spare_projects:
                     evicted.append(self._spares.pop(next(iter(self._spares))))
-        for old_proc, old_conn in evicted:
-            old_conn.close()
-            self._kill(old_proc)
+        for unused in evicted:
+            self._drop(unused)
 
     def _discard_spares(self) -> None:
         with self._spares_lock:
             spares, self._spares = list(self._spares.values()), {}
-        for proc, conn in spares:
-            conn.close()
-            self._kill(proc)
+        for spare in spares:
+            self._drop(spare)
+
+    def _drop(self, spare: tuple[Any, Connection]) -> None:
+        proc, conn = spare
+        conn.close()
+        self._kill(proc)
 
     def _reap(self, proc: Any) -> None:
         proc.join(self.kill_grace)

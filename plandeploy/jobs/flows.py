@@ -524,9 +524,9 @@ def _load_run(model: type[Model], pk: int) -> _RunRow | None:
         return None
     (status, cancel_requested_at, org_id, user_id, plan_id, commit_ish, checks, plan_name,
      repo_url, connection_pk, *org) = found
+    # Columns decoded by their own fields, as the ORM would (Fernet tokens, jsonb).
     tokens = OrgConnection._meta.get_field("access_token")
-    if isinstance(checks, str):
-        checks = json.loads(checks)
+    checks = Plan._meta.get_field("preflight_checks").from_db_value(checks, None, connection)
     return _RunRow(
         status, cancel_requested_at, org_id, user_id, plan_id, commit_ish, checks or [],
         plan_name, repo_url,
@@ -568,13 +568,14 @@ def _load_steps(plan_id: int, job_pk: int | None) -> list[StepInput]:
              "default": settings.LANGUAGE_CODE},
         )
         rows = cursor.fetchall()
+    task_config = Step._meta.get_field("task_config")
     return [
         StepInput(
             step_id=encode(pk),
             step_num=step_num,
             name=name or "",
             task_class=task_class,
-            task_config=(json.loads(config) if isinstance(config, str) else config) or {},
+            task_config=task_config.from_db_value(config, None, connection) or {},
             skip=not chosen,
             path=path or None,
         )
