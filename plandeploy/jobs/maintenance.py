@@ -12,7 +12,7 @@ every run (also `plandeploy manage run_maintenance`) first takes a session advis
 a run that cannot take it does nothing and says so. Other writers (sign-ins, workers, the
 enqueuer) are handled row by row by PostgreSQL: candidates are selected `FOR UPDATE SKIP
 LOCKED` (a row being changed is left to the next run), or, for the two big sweeps (org
-tokens, preflight expiry) where that lock costs a write per row, the UPDATE re-checks the
+tokens, preflight expiry) where that lock costs a write per row, the change re-checks the
 predicate on the row it locks, so a token obtained meanwhile is kept.
 """
 
