@@ -143,7 +143,9 @@ def clear_queue() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             # Ids keep counting: a worker still finishing a truncated job must never find a
-            # new job under the same id.
-            "TRUNCATE procrastinate_jobs, procrastinate_events, procrastinate_periodic_defers "
+            # new job under the same id. The tables are locked in the order a worker's
+            # periodic deferrer writes them (periodic_defers, then jobs, then events): in
+            # another order, a running worker's deferral and this deadlock.
+            "TRUNCATE procrastinate_periodic_defers, procrastinate_jobs, procrastinate_events "
             "CASCADE"
         )
