@@ -77,11 +77,14 @@ def main() -> None:
                 assert result.outcome == "complete", result
             print(summary(f"{steps}-step flow round trip", times))
     print(f"parent RSS: {rss_mb():.1f} MB (before FlowRunner: {rss_before:.1f} MB)")
-    # The memory a project's waiting spare run process costs (PSS shares what it still
-    # has in common with the forkserver).
-    for proc, _ in runner._spares.values():
-        print(f"spare run process: RSS {proc_mb(proc.pid, 'status', 'VmRSS:'):.0f} MB, "
-              f"PSS {proc_mb(proc.pid, 'smaps_rollup', 'Pss:'):.0f} MB")
+    # The memory a project process (it forks the project's runs) costs; PSS shares what it
+    # still has in common with the forkserver.
+    for project in runner._projects.values():
+        pid = project.process.pid
+        print(
+            f"project process: RSS {proc_mb(pid, 'status', 'VmRSS:'):.0f} MB, "
+            f"PSS {proc_mb(pid, 'smaps_rollup', 'Pss:'):.0f} MB"
+        )
     runner.stop()
 
 

@@ -230,23 +230,29 @@ def _proc_stat(pid: int) -> tuple[str, int, list[int]] | None:
 
 
 def cpu_by_kind(worker_pids: list[int]) -> dict[str, float]:
-    """CPU seconds used so far by PostgreSQL, the workers, and their run processes (the
-    forkserver plus the children it has reaped)."""
+    """CPU seconds used so far by PostgreSQL, the workers, and their run processes (every
+    live descendant of a worker: forkserver, project processes, runs, plus what each of
+    them has reaped)."""
     tick = os.sysconf("SC_CLK_TCK")
     totals = {"PostgreSQL": 0, "worker processes": 0, "run processes": 0}
+    stats = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        pid = int(entry.name)
-        stat = _proc_stat(pid)
-        if stat is None:
-            continue
-        comm, ppid, (utime, stime, cutime, cstime) = stat
+        if entry.name.isdigit() and (stat := _proc_stat(int(entry.name))) is not None:
+            stats[int(entry.name)] = stat
+
+    def under_a_worker(pid: int) -> bool:
+        while pid in stats and pid > 1:
+            pid = stats[pid][1]
+            if pid in worker_pids:
+                return True
+        return False
+
+    for pid, (comm, _ppid, (utime, stime, cutime, cstime)) in stats.items():
         if comm == "postgres":
             totals["PostgreSQL"] += utime + stime + cutime + cstime
         elif pid in worker_pids:
             totals["worker processes"] += utime + stime
-        elif ppid in worker_pids:
+        elif under_a_worker(pid):
             totals["run processes"] += utime + stime + cutime + cstime
     return {kind: ticks / tick for kind, ticks in totals.items()}
 
@@ -291,17 +297,23 @@ def run_floor(runs: int, concurrency: int) -> float:
 
     clear_queue()
     tag = uuid.uuid4().hex[:8]
-    stack, _ = workers(2, concurrency)
+    stack, processes = workers(2, concurrency)
+    worker_pids = [process.pid for process in processes]
     with stack:
         with transaction.atomic():
             for n in range(runs):
                 queue.defer("ping", queue="short", token=f"{tag}-{n}")
+            cpu_before = cpu_by_kind(worker_pids)
         committed = time.time()
         while PingRecord.objects.filter(token__startswith=tag).count() < runs:
             time.sleep(0.1)
+        cpu_after = cpu_by_kind(worker_pids)
         from django.db.models import Max
 
         last = PingRecord.objects.filter(token__startswith=tag).aggregate(Max("received_at"))
+    print("   CPU per ping task: " + ", ".join(
+        f"{kind} {(cpu_after[kind] - cpu_before[kind]) * 1000 / runs:.1f} ms"
+        for kind in ("PostgreSQL", "worker processes")))
     return runs / (last["received_at__max"].timestamp() - committed)
 
 

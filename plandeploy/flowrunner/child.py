@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
 import re
@@ -10,6 +12,7 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass
+from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -27,6 +30,7 @@ from cumulusci.core.utils import import_global
 from plandeploy.flowrunner.types import (
     FlowFinished,
     PreflightResults,
+    ProcessExited,
     RunSpec,
     StepFinished,
     StepLog,
@@ -272,33 +276,59 @@ def _step_specs(spec: RunSpec, project_config: BaseProjectConfig) -> list[StepSp
     return specs
 
 
-def _config_file_signature(repo_dir: str) -> tuple[int, int] | None:
-    try:
-        stat = os.stat(os.path.join(repo_dir, "cumulusci.yml"))
-    except OSError:
-        return None
-    return (stat.st_mtime_ns, stat.st_size)
+def _files_signature(paths: tuple[str, ...]) -> tuple[tuple[int, int] | None, ...]:
+    signature = []
+    for path in paths:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            signature.append(None)
+        else:
+            signature.append((stat.st_mtime_ns, stat.st_size))
+    return tuple(signature)
 
 
 @dataclass
 class LoadedProject:
-    """A product's CumulusCI project config, as a spare run process loaded it in advance."""
+    """A product's CumulusCI project config (and maybe its task modules), loaded in advance."""
 
     repo_dir: str
     config: BaseProjectConfig
-    signature: tuple[int, int] | None
+    files: tuple[str, ...]  # what was read: cumulusci.yml, imported task modules
+    signature: tuple[tuple[int, int] | None, ...]
 
     def serves(self, repo_dir: str) -> bool:
-        # A plain directory is read live: an edited cumulusci.yml is loaded again.
-        return repo_dir == self.repo_dir and _config_file_signature(repo_dir) == self.signature
+        # A plain directory is read live: an edited cumulusci.yml or task module means the
+        # project must be loaded again.
+        return repo_dir == self.repo_dir and _files_signature(self.files) == self.signature
 
 
-def load_project(repo_dir: str) -> LoadedProject:
-    signature = _config_file_signature(repo_dir)
+def load_project(repo_dir: str, import_tasks: bool = False) -> LoadedProject:
+    """Build `repo_dir`'s project config; with `import_tasks`, also import the task classes
+    its cumulusci.yml defines (one that fails is left for the run that uses it to report)."""
+    files = (os.path.join(repo_dir, "cumulusci.yml"),)
+    signature = _files_signature(files)  # before reading: an edit meanwhile shows next time
     project_config = BaseProjectConfig(UniversalConfig(), repo_info={"root": repo_dir})
     # CumulusCI's `tasks` module is synthetic; only listed directories can be imported from.
     project_config._add_tasks_directory_to_python_path()
-    return LoadedProject(repo_dir, project_config, signature)
+    if import_tasks:
+        for task in (project_config.config_project.get("tasks") or {}).values():
+            class_path = task.get("class_path") if isinstance(task, dict) else None
+            if isinstance(class_path, str):
+                with contextlib.suppress(Exception):
+                    import_global(class_path)
+        inside = os.path.join(repo_dir, "")
+        modules = tuple(
+            sorted(
+                module.__file__
+                for module in list(sys.modules.values())
+                if isinstance(getattr(module, "__file__", None), str)
+                and module.__file__.startswith(inside)
+            )
+        )
+        files += modules
+        signature += _files_signature(modules)
+    return LoadedProject(repo_dir, project_config, files, signature)
 
 
 def _run(
@@ -346,38 +376,97 @@ def _run(
     return FlowFinished("complete", None)
 
 
-def spare_main(repo_dir: str, conn: Connection, parent_pid: int) -> None:
-    """Entry point of a spare run process: loads `repo_dir`'s project, then waits for its
-    RunSpec and runs it as child_main does. Exits with the worker, also while waiting."""
+def project_main(repo_dir: str, control: Connection, worker_pid: int) -> None:
+    """Entry point of a project process: loads `repo_dir`'s project once, then forks one
+    fresh run process per RunSpec it is sent, until the worker closes `control` (or the
+    project's files change: it answers None and exits once its runs are done).
+
+    Each run is a new fork of a process that holds only the loaded project, never another
+    run's state. The worker is not the runs' parent: this process reaps them and sends each
+    one's exit status on its own pipe (ProcessExited). It exits with the worker, as runs do.
+    """
     os.setpgid(0, 0)
     try:
-        pidfd = os.pidfd_open(parent_pid)
+        worker_pidfd = os.pidfd_open(worker_pid)
     except ProcessLookupError:
         _die()
         return
     _scrub_environment()
+    os.chdir(repo_dir)  # where a run loads its project too
+    loaded = _try_load_project(repo_dir)
+    # Runs are forked from here: their garbage collections must not walk (and copy) the
+    # project config, or every run would copy the pages that hold it.
+    gc.collect()
+    gc.freeze()
+    runs: dict[int, tuple[int, Connection]] = {}  # run pidfd -> (pid, the run's pipe)
+    accepting = True
+    while accepting or runs:
+        waiting = [worker_pidfd, *runs, *([control] if accepting else [])]
+        readable, _, _ = select.select(waiting, [], [])
+        if worker_pidfd in readable:
+            _die()
+        for pidfd in [fd for fd in readable if fd in runs]:
+            _report_exit(pidfd, *runs.pop(pidfd))
+        if control not in readable:
+            continue
+        try:
+            spec = control.recv()
+            conn = Connection(reduction.recv_handle(control))
+        except (EOFError, OSError):
+            accepting = False  # the worker retired this project: finish the running ones
+            continue
+        if loaded is not None and not loaded.serves(spec.repo_dir):
+            # Edited since it was loaded, and imported modules cannot be unloaded: the
+            # worker starts a new project process instead of this one.
+            control.send(None)
+            accepting = False
+            conn.close()
+            continue
+        inherited = [control.fileno(), worker_pidfd, *runs, *(c.fileno() for _, c in runs.values())]
+        pid = os.fork()
+        if pid == 0:
+            _run_forked(spec, conn, worker_pid, loaded, inherited)
+        pidfd = os.pidfd_open(pid)
+        runs[pidfd] = (pid, conn)
+        control.send(pid)
+        reduction.send_handle(control, pidfd, 0)
+
+
+def _try_load_project(repo_dir: str) -> LoadedProject | None:
     try:
-        os.chdir(repo_dir)  # where a run loads its project too
-        loaded: LoadedProject | None = load_project(repo_dir)
-    except Exception:  # the run loads it again, and reports the error as its own
-        loaded = None
-    # The only message a spare is ever sent is its RunSpec.
-    readable, _, _ = select.select([pidfd, conn], [], [])
-    if pidfd in readable:
-        _die()
+        return load_project(repo_dir, import_tasks=True)
+    except Exception:  # each run loads it again, and reports the error as its own
+        return None
+
+
+def _run_forked(
+    spec: RunSpec,
+    conn: Connection,
+    worker_pid: int,
+    loaded: LoadedProject | None,
+    inherited: list[int],
+) -> None:
     try:
-        spec = conn.recv()
-    except (EOFError, OSError):
-        _die()
-        return
+        # Other runs' pipes must not be reachable from this run's (product) code.
+        for fd in inherited:
+            os.close(fd)
+        child_main(spec, conn, worker_pid, loaded)
+    finally:
+        os._exit(1)
+
+
+def _report_exit(pidfd: int, pid: int, conn: Connection) -> None:
+    _, status = os.waitpid(pid, 0)
     os.close(pidfd)
-    child_main(spec, conn, parent_pid, loaded)
+    with contextlib.suppress(OSError):
+        conn.send(ProcessExited(os.waitstatus_to_exitcode(status)))
+    conn.close()
 
 
 def child_main(
     spec: RunSpec, conn: Connection, parent_pid: int, loaded: LoadedProject | None = None
 ) -> None:
-    """Entry point of the run process (started from the forkserver)."""
+    """Entry point of a run process (forked by its project process)."""
     os.setpgid(0, 0)
     cancel = threading.Event()
     threading.Thread(

@@ -13,6 +13,7 @@ import multiprocessing.popen_forkserver
 import multiprocessing.reduction
 import multiprocessing.spawn
 import os
+import select
 import shutil
 import signal
 import sys
@@ -20,19 +21,21 @@ import tempfile
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from plandeploy.flowrunner.types import Event, FlowFinished, RunResult, RunSpec
+from plandeploy.flowrunner.types import Event, FlowFinished, ProcessExited, RunResult, RunSpec
 
 # This module is imported by the worker: it must not import CumulusCI (or child.py), which
 # would cost the worker ~0.4 s and ~64 MB and apply CumulusCI's process-wide side effects.
 
 DEFAULT_PRELOAD = ["plandeploy.flowrunner.preload"]
-# Projects (repository checkouts) that keep a warm spare run process.
-MAX_SPARE_PROJECTS = 2
+# Projects (repository checkouts) that keep a warm project process per worker.
+MAX_PROJECTS = 2
 CANCEL_POLL_SECONDS = 0.2
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
@@ -40,17 +43,11 @@ OnEvent = Callable[[Event], None]
 ShouldCancel = Callable[[], bool]
 
 
-def _child_entry(spec: RunSpec, conn: Connection, parent_pid: int) -> None:
+def _project_entry(repo_dir: str, control: Connection, worker_pid: int) -> None:
     # Imported here, not at module level: free in a warm child, avoided in the worker.
-    from plandeploy.flowrunner.child import child_main
+    from plandeploy.flowrunner.child import project_main
 
-    child_main(spec, conn, parent_pid)
-
-
-def _spare_entry(repo_dir: str, conn: Connection, parent_pid: int) -> None:
-    from plandeploy.flowrunner.child import spare_main
-
-    spare_main(repo_dir, conn, parent_pid)
+    project_main(repo_dir, control, worker_pid)
 
 
 def _probe_entry(conn: Connection, modules: list[str]) -> None:
@@ -138,15 +135,52 @@ def _describe_exit(exitcode: int | None) -> str:
     return f"The run process died unexpectedly (exit code {exitcode})."
 
 
+class _RunProcess:
+    """A run process, forked by its project process: not this process's child, so it is
+    watched through a pidfd, and its exit status arrives on its pipe (ProcessExited)."""
+
+    def __init__(self, pid: int, pidfd: int) -> None:
+        self.pid = pid
+        self.sentinel = pidfd
+        self.exitcode: int | None = None
+
+    def is_alive(self) -> bool:
+        return not select.select([self.sentinel], [], [], 0)[0]
+
+    def join(self, timeout: float) -> None:
+        select.select([self.sentinel], [], [], timeout)
+
+    def signal_group(self, sig: signal.Signals) -> None:
+        """Signal the run's process group (task subprocesses included)."""
+        try:
+            os.killpg(self.pid, sig)
+        except ProcessLookupError:
+            # The group is gone, or the run has not made its own group yet.
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self.sentinel, sig)
+
+    def close(self) -> None:
+        os.close(self.sentinel)
+
+
+@dataclass
+class _Project:
+    """A project process: has loaded one product's CumulusCI config and forks its runs."""
+
+    process: Any
+    control: Connection
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 _runners: weakref.WeakSet[FlowRunner] = weakref.WeakSet()
 
 
 @atexit.register
-def _discard_all_spares() -> None:
+def _stop_all_project_processes() -> None:
     # Registered after multiprocessing's own exit handler, so it runs first: that one joins
-    # every child, and a spare waits for a spec that will never come.
+    # every child, and a project process waits for runs that will never come.
     for runner in list(_runners):
-        runner._discard_spares()
+        runner._stop_project_processes()
 
 
 class FlowRunner:
@@ -162,17 +196,17 @@ class FlowRunner:
         self,
         preload: list[str] | None = None,
         kill_grace: float = 2.0,
-        spare_projects: int = MAX_SPARE_PROJECTS,
+        max_projects: int = MAX_PROJECTS,
     ) -> None:
         self.preload = list(DEFAULT_PRELOAD if preload is None else preload)
         self.kill_grace = kill_grace
-        self.spare_projects = spare_projects
+        self.max_projects = max(max_projects, 1)
         self._ctx: Any = None
         self._server_home: str | None = None
         self._lock = threading.Lock()
-        # repo_dir -> a run process that has loaded that project and waits for its spec.
-        self._spares: dict[str, tuple[Any, Connection]] = {}
-        self._spares_lock = threading.Lock()
+        # repo_dir -> its project process; the most recently used last.
+        self._projects: OrderedDict[str, _Project] = OrderedDict()
+        self._projects_lock = threading.Lock()
         _runners.add(self)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -207,8 +241,8 @@ class FlowRunner:
                 return
             self._ctx = None
             # The forkserver is shared by every FlowRunner of this process and exits only
-            # when no process it started is left: no runner's spare may outlive it.
-            _discard_all_spares()
+            # when no process it started is left: no runner's project process may outlive it.
+            _stop_all_project_processes()
             # No public API stops the forkserver; closing its "alive" pipe is how it is told.
             server = multiprocessing.forkserver._forkserver
             server._stop()
@@ -276,10 +310,8 @@ class FlowRunner:
         died. If `on_event` or `should_cancel` raises, the child is killed and the exception
         propagates.
         """
-        proc, parent_conn = self._take_spare(spec) or self._start_child(spec)
+        proc, parent_conn = self._start_run(spec)
         started = time.monotonic()
-        # The next run of this project starts in a process that is already warm.
-        self._start_spare(spec.repo_dir)
         deadline = started + timeout
         cancel_deadline: float | None = None
         next_poll = started
@@ -313,6 +345,9 @@ class FlowRunner:
                     # after sending FlowFinished makes both ready at once.
                     while parent_conn.poll():
                         event = parent_conn.recv()
+                        if isinstance(event, ProcessExited):
+                            proc.exitcode = event.exitcode
+                            continue
                         on_event(event)
                         if isinstance(event, FlowFinished):
                             self._reap(proc)
@@ -320,100 +355,135 @@ class FlowRunner:
                 except EOFError:
                     pass
                 if proc.sentinel in ready or not proc.is_alive():
-                    proc.join(self.kill_grace)
-                    exitcode = proc.exitcode
+                    self._await_exit_status(proc, parent_conn)
                     self._kill(proc)
-                    return RunResult("failed", _describe_exit(exitcode))
+                    return RunResult("failed", _describe_exit(proc.exitcode))
         finally:
-            if proc.exitcode is None:
+            if proc.is_alive():
                 self._kill(proc)
+            proc.close()
             parent_conn.close()
 
-    # -- spare run processes -----------------------------------------------------------------
+    # -- project processes -------------------------------------------------------------------
 
-    def _fork(self, target: Callable[..., None], first_arg: Any) -> tuple[Any, Connection]:
-        """Start a run process `target(first_arg, conn, worker pid)` and return it with the
-        worker's end of its pipe."""
-        parent_conn, child_conn = self._context().Pipe(duplex=True)
-        proc = _Process(
-            target=target, args=(first_arg, child_conn, os.getpid()), name="plandeploy-run"
-        )
-        proc.start()
-        child_conn.close()
-        return proc, parent_conn
+    def _start_run(self, spec: RunSpec) -> tuple[_RunProcess, Connection]:
+        """Have the project process of `spec`'s product fork a run process for `spec`.
 
-    def _start_child(self, spec: RunSpec) -> tuple[Any, Connection]:
-        return self._fork(_child_entry, spec)
-
-    def _take_spare(self, spec: RunSpec) -> tuple[Any, Connection] | None:
-        """The spare run process of `spec`'s project, given `spec`; None if there is none."""
-        with self._spares_lock:
-            spare = self._spares.pop(spec.repo_dir, None)
-        if spare is None:
-            return None
-        try:
-            spare[1].send(spec)
-        except OSError:  # it died meanwhile: a fresh child takes the run
-            self._drop(spare)
-            return None
-        return spare
-
-    def _start_spare(self, repo_dir: str) -> None:
-        """Fork a run process that loads `repo_dir`'s project now and waits for a spec.
-
-        Loading a product's CumulusCI config is most of a run's start: done ahead, the next
-        run of that product only has to send its spec. At most `spare_projects` projects
-        keep a spare; the one used longest ago gives its up.
+        Returns the run and the worker's end of its pipe. A project process that died, or
+        whose project was edited since it loaded it, is replaced once.
         """
-        if self.spare_projects <= 0:
-            return
-        with self._spares_lock:
-            if repo_dir in self._spares:
-                return
-        spare = self._fork(_spare_entry, repo_dir)
-        evicted = []
-        with self._spares_lock:
-            if repo_dir in self._spares:  # another thread was quicker
-                evicted.append(spare)
-            else:
-                self._spares[repo_dir] = spare
-                while len(self._spares) > self.spare_projects:
-                    evicted.append(self._spares.pop(next(iter(self._spares))))
-        for unused in evicted:
-            self._drop(unused)
+        for _attempt in (1, 2):
+            project = self._project(spec.repo_dir)
+            parent_conn, child_conn = self._context().Pipe(duplex=True)
+            try:
+                with project.lock:
+                    project.control.send(spec)
+                    multiprocessing.reduction.send_handle(
+                        project.control, child_conn.fileno(), project.process.pid
+                    )
+                    pid = project.control.recv()
+                    if pid is not None:
+                        pidfd = multiprocessing.reduction.recv_handle(project.control)
+            except (EOFError, OSError):  # it died
+                parent_conn.close()
+                self._retire(spec.repo_dir, project, kill=True)
+                continue
+            finally:
+                child_conn.close()
+            if pid is not None:
+                return _RunProcess(pid, pidfd), parent_conn
+            # The project's files changed since it was loaded; it exits by itself.
+            parent_conn.close()
+            self._retire(spec.repo_dir, project, kill=False)
+        raise RuntimeError("The project process could not start the run.")
 
-    def _discard_spares(self) -> None:
-        with self._spares_lock:
-            spares, self._spares = list(self._spares.values()), {}
-        for spare in spares:
-            self._drop(spare)
+    def _project(self, repo_dir: str) -> _Project:
+        """`repo_dir`'s project process, started (from the forkserver) if there is none.
 
-    def _drop(self, spare: tuple[Any, Connection]) -> None:
-        proc, conn = spare
-        conn.close()
-        self._kill(proc)
+        Loading a product's CumulusCI config is most of a run's start: a project process
+        loads it once, and each run is a fork of it. At most `max_projects` projects keep
+        one; the one used longest ago is retired (its running runs finish first).
+        """
+        with self._projects_lock:
+            project = self._projects.get(repo_dir)
+            if project is not None:
+                self._projects.move_to_end(repo_dir)
+                return project
+        control, child_control = self._context().Pipe(duplex=True)
+        process = _Process(
+            target=_project_entry,
+            args=(repo_dir, child_control, os.getpid()),
+            name="plandeploy-project",
+            daemon=True,
+        )
+        process.start()
+        child_control.close()
+        started = _Project(process, control)
+        retired = []
+        with self._projects_lock:
+            project = self._projects.setdefault(repo_dir, started)
+            if project is not started:  # another thread was quicker
+                retired.append(started)
+            self._projects.move_to_end(repo_dir)
+            while len(self._projects) > self.max_projects:
+                retired.append(self._projects.popitem(last=False)[1])
+        for unused in retired:
+            self._close_project(unused, kill=False)
+        return project
 
-    def _reap(self, proc: Any) -> None:
+    def _retire(self, repo_dir: str, project: _Project, kill: bool) -> None:
+        with self._projects_lock:
+            if self._projects.get(repo_dir) is project:
+                del self._projects[repo_dir]
+        self._close_project(project, kill)
+
+    def _close_project(self, project: _Project, kill: bool) -> None:
+        # Closing the control pipe tells the project process to exit once its runs are done.
+        with project.lock:
+            project.control.close()
+        if kill:
+            self._kill_process(project.process)
+
+    def _stop_project_processes(self) -> None:
+        with self._projects_lock:
+            projects, self._projects = list(self._projects.values()), OrderedDict()
+        for project in projects:
+            self._close_project(project, kill=True)
+
+    # -- ending run processes ----------------------------------------------------------------
+
+    def _await_exit_status(self, proc: _RunProcess, conn: Connection) -> None:
+        """Read the run's ProcessExited (its project process sends it once it reaped it)."""
+        deadline = time.monotonic() + self.kill_grace
+        with contextlib.suppress(EOFError, OSError):
+            while proc.exitcode is None and conn.poll(max(deadline - time.monotonic(), 0)):
+                event = conn.recv()
+                if isinstance(event, ProcessExited):
+                    proc.exitcode = event.exitcode
+
+    def _reap(self, proc: _RunProcess) -> None:
         proc.join(self.kill_grace)
-        if proc.exitcode is None:
+        if proc.is_alive():
             self._kill(proc)
 
-    def _kill(self, proc: Any) -> None:
+    def _kill(self, proc: _RunProcess) -> None:
         """SIGTERM the run's process group, then SIGKILL it (task subprocesses included)."""
-        if proc.pid is None:
-            return
-        self._signal_group(proc, signal.SIGTERM)
+        proc.signal_group(signal.SIGTERM)
         proc.join(self.kill_grace)
         # Also after a clean SIGTERM exit: task subprocesses may be left in the group.
-        self._signal_group(proc, signal.SIGKILL)
+        proc.signal_group(signal.SIGKILL)
         proc.join(5.0)
 
-    @staticmethod
-    def _signal_group(proc: Any, sig: signal.Signals) -> None:
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            # The group is gone, or the child has not made its own group yet.
-            if proc.exitcode is None:
+    def _kill_process(self, process: Any) -> None:
+        """SIGTERM, then SIGKILL, a process this one started (a project process)."""
+        if process.pid is None:
+            return
+        for sig, wait in ((signal.SIGTERM, self.kill_grace), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:  # it has not made its own group yet, or is gone
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, sig)
+                    os.kill(process.pid, sig)
+            process.join(wait)
+            if process.exitcode is not None:
+                return

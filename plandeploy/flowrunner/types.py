@@ -92,6 +92,14 @@ class FlowFinished:
 Event = StepStarted | StepLog | StepFinished | PreflightResults | FlowFinished
 
 
+@dataclass
+class ProcessExited:
+    """Sent on a run's pipe by the project process that forked the run, once it has reaped
+    it: the worker is not the run's parent, so it cannot learn the exit status itself."""
+
+    exitcode: int  # as multiprocessing reports it: negative for a signal
+
+
 @dataclass(frozen=True)
 class RunResult:
     """What `FlowRunner.run` returns.

@@ -255,22 +255,29 @@ def test_cumulusci_side_effects_stay_in_the_child(runner, make_spec) -> None:
     assert result.outcome == "complete"
     assert (os.getcwd(), sys.path, os.environ.get("HOME")) == (cwd, path, home)
     assert sys.modules.get("tasks") is tasks_module
-    # The run had its own HOME (where CumulusCI keeps per-user state), also when it ran in
-    # a spare process that loaded the project before the run was known.
+    # The run had its own HOME (where CumulusCI keeps per-user state), although its project
+    # process loaded the project before the run was known.
     assert f"home={spec.home_dir}" in all_text(events)
 
 
-def test_a_spare_process_runs_the_next_run_of_a_project(runner, make_spec) -> None:
-    """After a run, a warm process for its project waits; the next run goes to it."""
-    first = make_spec(plan_steps())
-    assert collect(runner, first)[0].outcome == "complete"
-    spare_pid = runner._spares[first.repo_dir][0].pid
-    assert alive(spare_pid)
-    second = make_spec([step("1", COMMAND, command="echo pid=$PPID")])
-    result, events = collect(runner, second)
-    assert result.outcome == "complete"
-    assert f"pid={spare_pid}" in all_text(events)
-    assert runner._spares[first.repo_dir][0].pid != spare_pid
+def test_runs_of_a_project_are_fresh_forks_of_its_project_process(runner, make_spec) -> None:
+    """The project is loaded once per worker; each run is still a process of its own."""
+    # The step's shell is a child of the run process; /proc gives that process's parent.
+    report = step(
+        "1", COMMAND, command="echo run=$PPID forked-by=$(cut -d' ' -f4 /proc/$PPID/stat)"
+    )
+    reports = []
+    for _ in range(2):
+        result, events = collect(runner, make_spec([report]))
+        assert result.outcome == "complete", result
+        line = next(e.text for e in of(events, StepLog) if "forked-by=" in e.text)
+        fields = dict(part.split("=") for part in line.split("\n")[-1].split())
+        reports.append((int(fields["run"]), int(fields["forked-by"])))
+    project_pid = runner._projects[str(SAMPLE)].process.pid
+    assert alive(project_pid)
+    (first_run, first_parent), (second_run, second_parent) = reports
+    assert first_parent == second_parent == project_pid
+    assert len({first_run, second_run, project_pid}) == 3
 
 
 def test_worker_environment_secrets_do_not_reach_steps(runner, make_spec) -> None:
@@ -351,3 +358,51 @@ def test_runner_is_reusable(runner, make_spec, runs: int) -> None:
     for _ in range(runs):
         result, _ = collect(runner, make_spec([step("1", INSTALL, name="x")]))
         assert result.outcome == "complete"
+
+
+def test_an_edited_task_module_is_loaded_again(runner, make_spec, tmp_path) -> None:
+    """A plain directory is read live: editing a task module reaches the next run."""
+    product = tmp_path / "editable"
+    (product / "tasks").mkdir(parents=True)
+    (product / "cumulusci.yml").write_text(
+        "project:\n    name: editable\ntasks:\n    say:\n        class_path: tasks.say.Say\n"
+    )
+    module = product / "tasks" / "say.py"
+
+    def write_task(word: str) -> None:
+        module.write_text(
+            "from cumulusci.core.tasks import BaseTask\n\n\n"
+            "class Say(BaseTask):\n"
+            "    def _run_task(self):\n"
+            f"        self.logger.info('word={word}')\n"
+        )
+
+    write_task("first")
+    spec = make_spec([step("1", "tasks.say.Say")], repo_dir=product)
+    result, events = collect(runner, spec)
+    assert result.outcome == "complete", result
+    assert "word=first" in all_text(events)
+    first_project = runner._projects[str(product)].process.pid
+
+    write_task("second-edition")  # a different size: visible even within one mtime tick
+    result, events = collect(runner, make_spec([step("1", "tasks.say.Say")], repo_dir=product))
+    assert result.outcome == "complete", result
+    assert "word=second-edition" in all_text(events)
+    assert runner._projects[str(product)].process.pid != first_project
+
+
+def test_a_run_holds_no_pipe_of_another_run(runner, make_spec) -> None:
+    """Runs forked by one project process do not inherit each other's pipes."""
+    import threading
+
+    slow = make_spec([step("1", WAIT, seconds=3)])
+    background = threading.Thread(target=collect, args=(runner, slow))
+    background.start()
+    try:
+        time.sleep(1.0)  # the slow run is under way, forked by the same project process
+        sockets = 'echo sockets=$(ls -l /proc/$PPID/fd | grep -c "socket:")'
+        result, events = collect(runner, make_spec([step("1", COMMAND, command=sockets)]))
+    finally:
+        background.join()
+    assert result.outcome == "complete", result
+    assert "sockets=1" in all_text(events)
