@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.db import connection, transaction
@@ -17,8 +18,8 @@ from plandeploy.schedules import periodic
 
 logger = logging.getLogger(__name__)
 
-# A sweep claims at most this many jobs per transaction, so one slow tick never holds
-# thousands of row locks; the next tick (or the next deferral) takes the rest.
+# An enqueuer claims at most this many jobs per transaction, so it never holds thousands of
+# row locks at once; it goes on with the next batch.
 SWEEP_BATCH = 500
 
 RUN_TASK = "run_flows_job"
@@ -37,41 +38,85 @@ def org_lock(org_id: str | None, job_pk: int) -> str:
 @periodic("enqueue_jobs", queue="short")
 @app.task(name="enqueuer_job", queue="short")
 def enqueuer_job(job_pk: int | None = None, timestamp: int | None = None) -> int:
-    """Enqueue one job (`job_pk`, deferred with the job) or sweep every waiting job.
+    """Enqueue every waiting job, in batches, until none is left. Returns jobs deferred.
 
-    The schedule `enqueue_jobs` runs the sweep (procrastinate passes `timestamp`); it is a
-    safety net: each job is normally enqueued by the deferral made in its own transaction.
+    Deferred with a new job (`job_pk`, see `defer_enqueuer`), and also run every minute by
+    the schedule `enqueue_jobs` (procrastinate passes `timestamp`) as a safety net. Either
+    way it takes every waiting job, so jobs created while it waited to start share it.
     """
-    return enqueue_pending(job_pk)
+    return enqueue_pending()
 
 
-def enqueue_pending(job_pk: int | None = None) -> int:
-    """Claim, invalidate, defer and mark, all in one transaction. Returns jobs deferred.
+def defer_enqueuer(job_pk: int) -> None:
+    """See to it, inside the transaction that creates job `job_pk`, that an enqueuer_job
+    runs after that transaction commits.
+
+    An enqueuer_job still waiting in the queue takes every waiting job when it runs, so
+    joining it is enough: this transaction holds a KEY SHARE lock on its queue row, which
+    workers' fetch (FOR UPDATE SKIP LOCKED) passes over until the commit, so it cannot start
+    before this job is visible; the commit then wakes the workers. Only when none is waiting
+    is a new one deferred. A burst of new runs costs one enqueuer task, not one each.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT id FROM procrastinate_jobs
+             WHERE task_name = 'enqueuer_job' AND status = 'todo'
+               AND (scheduled_at IS NULL OR scheduled_at <= now())
+             ORDER BY id
+             LIMIT 1
+               FOR KEY SHARE SKIP LOCKED
+            """
+        )
+        waiting = cursor.fetchone()
+        if waiting is not None:
+            # A worker that found it locked went back to sleep: wake it at commit, as
+            # procrastinate's insert trigger would.
+            payload = json.dumps({"type": "job_inserted", "job_id": waiting[0]})
+            cursor.execute(
+                "SELECT pg_notify('procrastinate_queue_v1#short', %s), "
+                "pg_notify('procrastinate_any_queue_v1', %s)",
+                [payload, payload],
+            )
+            return
+    queue.defer("enqueuer_job", queue="short", job_pk=job_pk)
+
+
+def enqueue_pending() -> int:
+    """Enqueue waiting jobs, one transaction per batch, until none is left. Returns jobs
+    deferred."""
+    deferred = 0
+    while True:
+        claimed, batch_deferred = _enqueue_batch()
+        deferred += batch_deferred
+        if claimed < SWEEP_BATCH:
+            return deferred
+
+
+def _enqueue_batch() -> tuple[int, int]:
+    """Claim, invalidate, defer and mark, all in one transaction. Returns (jobs claimed,
+    runs deferred).
 
     `FOR UPDATE SKIP LOCKED` makes concurrent enqueuers split the waiting jobs between
     them instead of both deferring the same one (W1); the run_flows_job rows are inserted
     through the Django connection, so they commit or roll back with the claim.
     """
     with transaction.atomic():
-        claimed = Job.objects.select_for_update(skip_locked=True, of=("self",)).filter(
-            enqueued_at__isnull=True, status=Status.STARTED
-        )
-        if job_pk is not None:
-            claimed = claimed.filter(pk=job_pk)
         rows = list(
-            claimed.order_by("created_at").values(
-                "pk", "org_id", "user_id", "plan_id", "cancel_requested_at"
-            )[:SWEEP_BATCH]
+            Job.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(enqueued_at__isnull=True, status=Status.STARTED)
+            .order_by("created_at")
+            .values("pk", "org_id", "user_id", "plan_id", "cancel_requested_at")[:SWEEP_BATCH]
         )
         if not rows:
-            return 0
+            return 0, 0
         to_cancel = [row["pk"] for row in rows if row["cancel_requested_at"] is not None]
         to_run = [row for row in rows if row["cancel_requested_at"] is None]
         if to_cancel:
             # Canceled before it was ever queued: it ends here without running a step.
             transition_many(Job, to_cancel, Status.CANCELED, exception=CANCELED_MESSAGE)
         if not to_run:
-            return 0
+            return len(rows), 0
         invalidate_preflights(to_run)
         deferred = queue.django_job_manager().batch_defer_jobs(
             [
@@ -89,7 +134,7 @@ def enqueue_pending(job_pk: int | None = None) -> int:
         )
         _mark_enqueued([row["pk"] for row in to_run], [job.id for job in deferred])
     logger.info("enqueued %d plan run(s)", len(to_run))
-    return len(to_run)
+    return len(rows), len(to_run)
 
 
 def invalidate_preflights(rows: list[dict]) -> list[int]:

@@ -11,6 +11,7 @@ from plandeploy.api.tests.helpers import (
     hold_scratch_org,
 )
 from plandeploy.catalog.tests import factories
+from plandeploy.jobs.enqueuer import enqueue_pending
 from plandeploy.runs.models import Job, Status
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +35,11 @@ def test_create_job_inserts_steps_and_defers_enqueuer_in_one_go(client):
     assert job.org_id == user.org_id and job.user == user
     assert sorted(body["steps"]) == sorted(s.hashid for s in plan.steps.all())
     assert job.steps.count() == 3
-    assert {"job_pk": job.pk} in [row["args"] for row in deferred("enqueuer_job")]
+    # An enqueuer_job waits for it: deferred for it, or an earlier one it joined.
+    assert deferred("enqueuer_job")
+    assert enqueue_pending() >= 1
+    job.refresh_from_db()
+    assert job.enqueued_at is not None
     assert body["org_id"] == user.org_id
     assert body["user_can_edit"] is True
     assert body["creator"]["username"]

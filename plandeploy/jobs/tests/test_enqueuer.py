@@ -1,4 +1,4 @@
-"""enqueuer_job on the real database: claims, deferrals, invalidation, races (W1, W2)."""
+"""enqueuer_job on the real database: claims, deferrals, sharing, invalidation, races (W1, W2)."""
 
 from __future__ import annotations
 
@@ -86,9 +86,9 @@ def test_create_job_defers_enqueuer_in_its_transaction_and_enqueuer_defers_the_r
 
 
 def test_enqueuer_is_idempotent():
-    job = new_job()
-    assert enqueue_pending(job.pk) == 1
-    assert enqueue_pending(job.pk) == 0
+    new_job()
+    assert enqueue_pending() == 1
+    assert enqueue_pending() == 0
     assert enqueue_pending() == 0
     assert len(queue_rows("run_flows_job")) == 1
 
@@ -104,8 +104,8 @@ def test_enqueuer_invalidates_only_the_jobs_own_valid_preflights(events):
                                                    status=Status.COMPLETE)
     other_org = PreflightResult.objects.create(plan=plan, org_id=other_user.org_id,
                                                user=other_user, status=Status.COMPLETE)
-    job = new_job(plan, user)
-    assert enqueue_pending(job.pk) == 1
+    new_job(plan, user)
+    assert enqueue_pending() == 1
     invalidated = {e["id"] for e in events.collect() if e["type"] == "PREFLIGHT_INVALIDATED"}
     valid = dict(PreflightResult.objects.values_list("pk", "is_valid"))
     assert valid == {same.pk: False, same_running.pk: False, other_plan_pf.pk: True,
@@ -142,11 +142,11 @@ def test_a_claimed_job_is_skipped_not_waited_for_and_enqueued_once():
     with transaction.atomic():
         # This connection plays an enqueuer in the middle of its claim.
         list(Job.objects.select_for_update().filter(pk=job.pk))
-        thread, out = in_thread(enqueue_pending, job.pk)
+        thread, out = in_thread(enqueue_pending)
         thread.join(10)
         assert not thread.is_alive(), "the second enqueuer blocked on the locked row"
         assert out == {"value": 0}
-    assert enqueue_pending(job.pk) == 1
+    assert enqueue_pending() == 1
     assert len(queue_rows("run_flows_job")) == 1
 
 
@@ -218,10 +218,86 @@ def test_queued_runs_do_not_hold_back_short_tasks():
 
     plan = publish_plan()
     jobs = [new_job(plan, local_user()) for _ in range(2)]
-    for job in jobs:
-        enqueue_pending(job.pk)
+    enqueue_pending()
     queue.defer("ping", queue="short", token="after-the-runs")
     run_worker_until_idle(queues=("default", "short"), concurrency=1)
     pinged = PingRecord.objects.get(token="after-the-runs").received_at
     started = [Job.objects.get(pk=job.pk).started_at for job in jobs]
     assert all(at is not None and pinged < at for at in started)
+
+
+def waiting_enqueuers() -> list[dict]:
+    return [row for row in queue_rows("enqueuer_job") if row["status"] == "todo"]
+
+
+def enqueuers_for(jobs) -> list[str]:
+    """The statuses of the enqueuer_jobs deferred for any of `jobs` (not the sweep's)."""
+    pks = {job.pk for job in jobs}
+    return [row["status"] for row in queue_rows("enqueuer_job")
+            if row["args"].get("job_pk") in pks]
+
+
+def test_jobs_created_while_an_enqueuer_waits_share_it():
+    """A burst of new runs costs one enqueuer task: later jobs join the waiting one."""
+    plan = publish_plan()
+    jobs = [new_job(plan, local_user()) for _ in range(3)]
+    assert [row["args"] for row in waiting_enqueuers()] == [{"job_pk": jobs[0].pk}]
+    run_worker_until_idle(queues=("short",))
+    assert Job.objects.filter(pk__in=[j.pk for j in jobs], enqueued_at__isnull=True).count() == 0
+    assert len(queue_rows("run_flows_job")) == 3
+
+
+def test_a_new_enqueuer_is_deferred_once_the_waiting_one_has_run():
+    first = new_job()
+    run_worker_until_idle(queues=("short",))
+    second = new_job()
+    assert [row["args"] for row in waiting_enqueuers()] == [{"job_pk": second.pk}]
+    run_worker_until_idle(queues=("short",))
+    assert Job.objects.filter(pk__in=[first.pk, second.pk], enqueued_at__isnull=True).count() == 0
+
+
+def test_a_joined_enqueuer_cannot_start_before_the_joining_job_commits():
+    """The joining transaction locks the waiting enqueuer: a worker that fetches meanwhile
+    passes over it, and runs it (seeing the new job) once that transaction has committed."""
+    plan = publish_plan()
+    first = new_job(plan)
+    user = local_user()
+    joined = threading.Event()
+    release = threading.Event()
+
+    def create():
+        with transaction.atomic():
+            job = services.create_job(plan=plan, steps=plan.steps.all(), user=user)
+            out["created"] = job
+            joined.set()
+            release.wait(30)
+        return job
+
+    thread, out = in_thread(create)
+    try:
+        assert joined.wait(10)
+        # Joined: no enqueuer of its own was deferred for the second job.
+        assert enqueuers_for([first, out["created"]]) == ["todo"]
+        run_worker_until_idle(queues=("short",))
+        # The worker could not take the locked enqueuer. (The in-process worker may also
+        # have deferred the `enqueue_jobs` sweep: that one is a separate task.)
+        assert enqueuers_for([first, out["created"]]) == ["todo"]
+    finally:
+        release.set()
+        thread.join(10)
+    second = out["value"]
+    run_worker_until_idle(queues=("short",))
+    assert "todo" not in enqueuers_for([first, second])  # ran (finished rows are deleted)
+    assert Job.objects.filter(pk__in=[first.pk, second.pk], enqueued_at__isnull=True).count() == 0
+
+
+def test_an_enqueuer_takes_every_waiting_job_batch_by_batch(monkeypatch):
+    from plandeploy.jobs import enqueuer
+
+    monkeypatch.setattr(enqueuer, "SWEEP_BATCH", 4)
+    plan = publish_plan()
+    with transaction.atomic():
+        jobs = [new_job(plan, local_user()) for _ in range(10)]
+    assert len(waiting_enqueuers()) == 1
+    assert enqueue_pending() == 10
+    assert Job.objects.filter(pk__in=[j.pk for j in jobs], enqueued_at__isnull=True).count() == 0

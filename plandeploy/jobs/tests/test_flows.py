@@ -172,7 +172,7 @@ def test_cancel_of_a_queued_run_ends_it_without_running_a_step():
     plan = publish_plan()
     user = local_user()
     job = start_job(plan, user)
-    assert enqueue_pending(job.pk) == 1
+    assert enqueue_pending() == 1
     assert services.request_cancel_job(job) is True
     run_all()
     job.refresh_from_db()
@@ -187,7 +187,7 @@ def test_cancel_recorded_only_in_the_database_still_stops_the_run():
     plan = publish_plan(steps=[step_data("1", "tasks.wait.Wait", seconds=1),
                                step_data("2", "tasks.wait.Wait", seconds=1)])
     job = start_job(plan)
-    enqueue_pending(job.pk)
+    enqueue_pending()
     Job.objects.filter(pk=job.pk).update(cancel_requested_at=job.created_at)
     run_worker_until_idle(queues=("default",))
     job.refresh_from_db()
@@ -200,7 +200,7 @@ def test_run_of_a_deleted_user_ends_failed_instead_of_staying_started():
     plan = publish_plan()
     user = local_user()
     job = start_job(plan, user)
-    enqueue_pending(job.pk)
+    enqueue_pending()
     user.delete()
     run_worker_until_idle(queues=("default",))
     job.refresh_from_db()
@@ -212,9 +212,9 @@ def test_run_whose_queue_job_vanished_is_ended_as_interrupted(events):
     """W5/W6: a started, enqueued run with no live queue job is ended, with an event."""
     plan = publish_plan()
     job = start_job(plan)
-    enqueue_pending(job.pk)
+    enqueue_pending()
     waiting = start_job(publish_plan())
-    enqueue_pending(waiting.pk)
+    enqueue_pending()
     job.refresh_from_db()
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM procrastinate_jobs WHERE id = %s", [job.job_id])
