@@ -49,7 +49,7 @@ from plandeploy.runs.models import (
     ScratchOrg,
     Status,
 )
-from plandeploy.runs.notify import notify
+from plandeploy.runs.notify import CHANNEL, event_payload, notify
 from plandeploy.runs.status import transition, transition_many
 from plandeploy.schedules import periodic
 from plandeploy.scrub import scrub
@@ -57,8 +57,10 @@ from plandeploy.scrub import scrub
 logger = logging.getLogger(__name__)
 
 PREFLIGHT_CANCELED_MESSAGE = "Preflight canceled."
-# Writes of results/log per run: at most one per this many seconds, plus one per step end.
+# Writes of results/log per run: at most one per this many seconds, plus one per step start.
 LOG_WRITE_SECONDS = 0.5
+# A step's end is written with the next write, at most this long after it.
+STEP_END_WRITE_SECONDS = 0.2
 # How often a running task re-reads its row: a cancel recorded only in the database (the
 # abort signal lost, or a maintenance job that ended the run) still stops it.
 DB_CHECK_SECONDS = 1.0
@@ -150,7 +152,10 @@ class _Writer:
     results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
     log: list[str] = field(default_factory=list)
+    announcements: list[str] = field(default_factory=list)  # NOTIFY payloads, in order
     last_write: float = 0.0
+    # When set, a write is due at this time although LOG_WRITE_SECONDS has not passed.
+    write_by: float | None = None
     writes: int = 0
 
     def step_entry(self, step_id: str) -> dict[str, Any]:
@@ -167,32 +172,65 @@ class _Writer:
             escaped = html.escape(text)
             entry["logs"] = f"{entry['logs']}\n{escaped}" if entry.get("logs") else escaped
 
+    def announce_soon(self, payload: str, seconds: float) -> None:
+        """Send `payload` with the next write, which happens within `seconds`."""
+        self.announcements.append(payload)
+        deadline = time.monotonic() + seconds
+        self.write_by = deadline if self.write_by is None else min(self.write_by, deadline)
+
     @property
     def pending(self) -> bool:
-        return bool(self.dirty or self.log)
+        return bool(self.dirty or self.log or self.announcements)
 
     def due(self) -> bool:
-        return self.pending and time.monotonic() - self.last_write >= LOG_WRITE_SECONDS
-
-    def flush(self) -> None:
         if not self.pending:
+            return False
+        now = time.monotonic()
+        return now - self.last_write >= LOG_WRITE_SECONDS or (
+            self.write_by is not None and now >= self.write_by
+        )
+
+    def flush(self, mark_started: bool = False, started_announce: str | None = None) -> None:
+        """Write what is pending and send the waiting announcements, in one statement.
+
+        `mark_started`: also set the running state (started_at, if still unset and the row
+        still started); the write that sets it also sends `started_announce`, first.
+        """
+        if not (self.pending or mark_started):
             return
         delta = {step_id: self.results[step_id] for step_id in self.dirty}
         log_text = "\n".join(self.log)
-        table = self.model._meta.db_table
+        now = _now()
+        sets, notifies = "", []
+        before_where: list[Any] = [_json(delta), log_text, log_text, log_text]
+        after_where: list[Any] = []
+        if mark_started:
+            sets = (", started_at = CASE WHEN started_at IS NULL AND status = %s THEN %s "
+                    "ELSE started_at END")
+            before_where += [Status.STARTED, now]
+            if started_announce:
+                notifies.append("CASE WHEN started_at = %s THEN pg_notify(%s, %s) END")
+                after_where += [now, CHANNEL, started_announce]
+        for payload in self.announcements:
+            notifies.append("pg_notify(%s, %s)")
+            after_where += [CHANNEL, payload]
+        sql = f"""
+            UPDATE {self.model._meta.db_table}
+               SET results = results || %s::jsonb,
+                   log = CASE WHEN %s = '' THEN log WHEN log = '' THEN %s
+                              ELSE log || E'\\n' || %s END,
+                   edited_at = now(){sets}
+             WHERE id = %s
+        """
+        if notifies:
+            sql = (f"WITH written AS ({sql} RETURNING started_at) "
+                   f"SELECT {', '.join(notifies)} FROM written")
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"""
-                UPDATE {table}
-                   SET results = results || %s::jsonb,
-                       log = CASE WHEN log = '' THEN %s ELSE log || E'\\n' || %s END,
-                       edited_at = now()
-                 WHERE id = %s
-                """,
-                [_json(delta), log_text, log_text, self.pk],
-            )
+            cursor.execute(sql, [*before_where, self.pk, *after_where])
         self.dirty.clear()
         self.log.clear()
+        self.announcements.clear()
+        self.write_by = None
         self.last_write = time.monotonic()
         self.writes += 1
 
@@ -322,14 +360,18 @@ class _Run:
     def _on_event(self, event: Event) -> None:
         writer = self.writer
         if isinstance(event, StepStarted):
-            # One commit: the running state and the step's (empty) entry, so clients see
-            # which step runs as soon as it begins.
+            # One statement: the running state (W29) and the step's (empty) entry, so
+            # clients see which step runs as soon as it begins.
             writer.step_entry(event.step_id)
-            with transaction.atomic():
-                if not self.started:
-                    self.started = True
-                    self._mark_started()
-                writer.flush()
+            first = not self.started
+            self.started = True
+            writer.flush(
+                mark_started=first,
+                started_announce=(
+                    event_payload("JOB_STARTED", "job", self.public_id)
+                    if first and self.is_job else None
+                ),
+            )
         elif isinstance(event, StepLog):
             writer.add_log(event.step_id, event.text)
             if writer.due():
@@ -339,10 +381,16 @@ class _Run:
             entry["status"] = event.status
             if event.message:
                 entry["message"] = html.escape(event.message)
-            with transaction.atomic():
-                writer.flush()
-                notify("TASK_COMPLETED", self.model.__name__.lower(), self.public_id,
-                       step=event.step_id, status=event.status)
+            # Written with whatever comes next (the next step's start, the run's end: both
+            # follow within milliseconds), or by a cancel poll soon after: one commit fewer
+            # per step, and a step's end still shows within a few tenths of a second.
+            writer.announce_soon(
+                event_payload(
+                    "TASK_COMPLETED", self.model.__name__.lower(), self.public_id,
+                    step=event.step_id, status=event.status,
+                ),
+                STEP_END_WRITE_SECONDS,
+            )
         elif isinstance(event, PreflightResults):
             for key, entries in event.results.items():
                 writer.results[key] = [
@@ -352,14 +400,6 @@ class _Run:
                 ]
                 writer.dirty.add(key)
             writer.flush()
-
-    def _mark_started(self) -> None:
-        """The running state (W29): started_at is set once, when the first step begins."""
-        changed = self.model.objects.filter(
-            pk=self.pk, started_at__isnull=True, status=Status.STARTED
-        ).update(started_at=_now())
-        if changed and self.is_job:
-            notify("JOB_STARTED", "job", self.public_id)
 
     def _should_cancel(self) -> bool:
         if self.writer.due():

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from plandeploy.runs.models import Job, PreflightResult, ScratchOrg, Status
-from plandeploy.runs.notify import notify, notify_many
+from plandeploy.runs.notify import CHANNEL, event_payload, notify_many, payload_head
 
 
 class InvalidTransition(Exception):
@@ -48,6 +48,8 @@ def transition(
 
     Returns False when the row had already left the allowed source status (someone
     else finished it first); raises InvalidTransition for a move no row may make.
+    One statement: the UPDATE and its announcements (on the worker's hot path, where the
+    ORM's query building cost more than PostgreSQL's work).
     """
     sources = allowed_sources(model, new_status)
     if not sources:
@@ -58,13 +60,35 @@ def transition(
         fields[timestamp_field] = now
     if _has_field(model, "edited_at"):
         fields["edited_at"] = now
-    with transaction.atomic():
-        changed = model.objects.filter(pk=pk, status__in=sources).update(
-            status=new_status, **fields
+    meta = model._meta
+    columns = [meta.get_field(name) for name in fields]
+    assignments = "".join(f", {connection.ops.quote_name(f.column)} = %s" for f in columns)
+    values = [f.get_db_prep_save(fields[f.name], connection) for f in columns]
+    has_org = model in (Job, PreflightResult)
+    announcements = ["pg_notify(%s, %s)"]
+    parameters = [CHANNEL, event_payload(
+        _EVENTS[model][new_status], model.__name__.lower(), _public_id(model, pk),
+        status=new_status,
+    )]
+    if has_org:
+        announcements.append(
+            "CASE WHEN org_id <> '' "
+            "THEN pg_notify(%s, %s || to_json(org_id)::text || '}') END"
         )
-        if changed:
-            _announce(model, pk, new_status)
-    return bool(changed)
+        parameters += [CHANNEL, payload_head("ORG_CHANGED", "org")]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH moved AS (
+                UPDATE {meta.db_table} SET status = %s{assignments}
+                 WHERE id = %s AND status = ANY(%s)
+                RETURNING {"org_id" if has_org else "id"}
+            )
+            SELECT {", ".join(announcements)} FROM moved
+            """,
+            [new_status, *values, pk, list(sources), *parameters],
+        )
+        return cursor.rowcount > 0
 
 
 def transition_many(
@@ -102,16 +126,6 @@ def transition_many(
                 )
                 notify_many("ORG_CHANGED", "org", sorted(org_ids))
     return moved
-
-
-def _announce(model: type[models.Model], pk: Any, new_status: str) -> None:
-    name = model.__name__.lower()
-    public_id = _public_id(model, pk)
-    notify(_EVENTS[model][new_status], name, public_id, status=new_status)
-    if model in (Job, PreflightResult):
-        org_id = model.objects.filter(pk=pk).values_list("org_id", flat=True).first()
-        if org_id:
-            notify("ORG_CHANGED", "org", org_id)
 
 
 def _public_id(model: type[models.Model], pk: Any) -> str:

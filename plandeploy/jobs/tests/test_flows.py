@@ -6,7 +6,9 @@ behaviours that need a worker process to be signalled or killed are in test_flow
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -136,10 +138,10 @@ def test_step_logs_messages_and_log_are_scrubbed_of_org_secrets():
         assert secret not in stored
 
 
-def test_chatty_step_logs_are_written_in_batches():
-    """W8: thousands of log lines cost a handful of row writes, not one per line."""
-    plan = publish_plan(steps=[step_data("1", COMMAND, command="seq 1 3000")])
-    job = start_job(plan)
+@contextlib.contextmanager
+def job_row_writes() -> Iterator[list[int]]:
+    """Counts UPDATEs of runs_job rows inside the block (the count is in the list after)."""
+    counted: list[int] = []
     with connection.cursor() as cursor:
         cursor.execute("""
             CREATE TABLE test_job_writes (n serial);
@@ -149,10 +151,10 @@ def test_chatty_step_logs_are_written_in_batches():
               FOR EACH ROW EXECUTE FUNCTION test_count_job_write();
         """)
     try:
-        run_all()
+        yield counted
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM test_job_writes")
-            writes = cursor.fetchone()[0]
+            counted.append(cursor.fetchone()[0])
     finally:
         with connection.cursor() as cursor:
             cursor.execute("""
@@ -160,12 +162,45 @@ def test_chatty_step_logs_are_written_in_batches():
                 DROP FUNCTION test_count_job_write();
                 DROP TABLE test_job_writes;
             """)
+
+
+def test_chatty_step_logs_are_written_in_batches():
+    """W8: thousands of log lines cost a handful of row writes, not one per line."""
+    plan = publish_plan(steps=[step_data("1", COMMAND, command="seq 1 3000")])
+    job = start_job(plan)
+    with job_row_writes() as writes:
+        run_all()
     job.refresh_from_db()
     assert job.status == Status.COMPLETE
     logs = job.results[plan.steps.get().hashid][0]["logs"]
     assert "\n3000" in logs and "\n1500\n" in logs
     # enqueue + started_at + a few batches + the step end + the final status.
-    assert writes <= 15, writes
+    assert writes[0] <= 15, writes
+
+
+def test_a_step_end_is_written_with_the_next_step_start_or_the_end(events, monkeypatch):
+    """One write per step start plus the final one; each step's end (results and
+    TASK_COMPLETED) rides on the write that follows it. (The time-based writes, which
+    bound how late that can be, are pushed out of the way: the count must not depend on
+    how fast this machine is.)"""
+    from plandeploy.jobs import flows
+
+    monkeypatch.setattr(flows, "LOG_WRITE_SECONDS", 60.0)
+    monkeypatch.setattr(flows, "STEP_END_WRITE_SECONDS", 60.0)
+    plan = publish_plan(steps=[step_data("1", COMMAND, command="echo one"),
+                               step_data("2", COMMAND, command="echo two")])
+    job = start_job(plan)
+    with job_row_writes() as writes:
+        run_all()
+    job.refresh_from_db()
+    assert job.status == Status.COMPLETE
+    assert all(entries[0]["status"] == "ok" for entries in job.results.values())
+    # enqueue, step 1 start, step 2 start (with step 1's end), then in one transaction the
+    # last results (with step 2's end) and the final status.
+    assert writes == [5]
+    assert events.types("job", job.hashid) == [
+        "JOB_STARTED", "TASK_COMPLETED", "TASK_COMPLETED", "JOB_COMPLETED",
+    ]
 
 
 def test_cancel_of_a_queued_run_ends_it_without_running_a_step():
