@@ -340,24 +340,19 @@ class FlowRunner:
                 )
                 if not ready:
                     continue
-                try:
-                    # Drain the pipe before believing the sentinel: a child that exits right
-                    # after sending FlowFinished makes both ready at once.
-                    while parent_conn.poll():
-                        event = parent_conn.recv()
-                        if isinstance(event, ProcessExited):
-                            proc.exitcode = event.exitcode
-                            continue
-                        on_event(event)
-                        if isinstance(event, FlowFinished):
-                            self._reap(proc)
-                            return RunResult(event.outcome, event.error)
-                except EOFError:
-                    pass
-                if proc.sentinel in ready or not proc.is_alive():
-                    self._await_exit_status(proc, parent_conn)
-                    self._kill(proc)
-                    return RunResult("failed", _describe_exit(proc.exitcode))
+                finished = self._read_events(proc, parent_conn, on_event)
+                if finished is None and (proc.sentinel in ready or not proc.is_alive()):
+                    # The run has exited: all it sent comes before the ProcessExited its
+                    # project process sends once it has reaped it, so read up to that.
+                    finished = self._read_events(
+                        proc, parent_conn, on_event, until_exit=self.kill_grace
+                    )
+                    if finished is None:
+                        self._kill(proc)
+                        return RunResult("failed", _describe_exit(proc.exitcode))
+                if finished is not None:
+                    self._reap(proc)
+                    return RunResult(finished.outcome, finished.error)
         finally:
             if proc.is_alive():
                 self._kill(proc)
@@ -452,14 +447,33 @@ class FlowRunner:
 
     # -- ending run processes ----------------------------------------------------------------
 
-    def _await_exit_status(self, proc: _RunProcess, conn: Connection) -> None:
-        """Read the run's ProcessExited (its project process sends it once it reaped it)."""
-        deadline = time.monotonic() + self.kill_grace
-        with contextlib.suppress(EOFError, OSError):
-            while proc.exitcode is None and conn.poll(max(deadline - time.monotonic(), 0)):
+    def _read_events(
+        self,
+        proc: _RunProcess,
+        conn: Connection,
+        on_event: OnEvent,
+        until_exit: float | None = None,
+    ) -> FlowFinished | None:
+        """Hand the run's events to `on_event` until its FlowFinished, which is returned.
+
+        Reads what has arrived; with `until_exit`, waits up to that many seconds for the
+        run's ProcessExited (its exit status) instead. None if the run did not finish.
+        """
+        deadline = time.monotonic() + (until_exit or 0.0)
+        while proc.exitcode is None:
+            try:
+                if not conn.poll(max(deadline - time.monotonic(), 0.0)):
+                    return None
                 event = conn.recv()
-                if isinstance(event, ProcessExited):
-                    proc.exitcode = event.exitcode
+            except (EOFError, OSError):
+                return None
+            if isinstance(event, ProcessExited):
+                proc.exitcode = event.exitcode
+                continue
+            on_event(event)
+            if isinstance(event, FlowFinished):
+                return event
+        return None
 
     def _reap(self, proc: _RunProcess) -> None:
         proc.join(self.kill_grace)
