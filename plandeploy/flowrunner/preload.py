@@ -1,6 +1,7 @@
 """Imported once by the forkserver so each run process starts warm (CumulusCI loaded)."""
 
 import gc
+import logging
 import os
 
 import yaml
@@ -22,6 +23,14 @@ import plandeploy.flowrunner.child  # noqa: F401
 
 # Parses CumulusCI's universal cumulusci.yml and caches it on the class for all children.
 UniversalConfig()
+
+# A run's log handler keeps only each record's message: CumulusCI logs dozens of lines per
+# step, and finding each record's source line (a stack walk), thread and process names was
+# a tenth of a short run's CPU.
+logging._srcfile = None
+logging.logThreads = False
+logging.logProcesses = False
+logging.logMultiprocessing = False
 
 # The probe reports this: an exception escaping a preload module would kill the forkserver.
 DJANGO_ERROR: str | None = None
