@@ -63,10 +63,6 @@ def _probe_entry(conn: Connection, modules: list[str]) -> None:
             problems[name] = "was not preloaded by the forkserver (imported late in the child)"
         except BaseException:
             problems[name] = traceback.format_exc(limit=4)
-    preload = sys.modules.get("plandeploy.flowrunner.preload")
-    django_error = getattr(preload, "DJANGO_ERROR", None)
-    if django_error:
-        problems["django.setup()"] = django_error
     conn.send(problems)
 
 
