@@ -301,3 +301,29 @@ def test_an_enqueuer_takes_every_waiting_job_batch_by_batch(monkeypatch):
     assert len(waiting_enqueuers()) == 1
     assert enqueue_pending() == 10
     assert Job.objects.filter(pk__in=[j.pk for j in jobs], enqueued_at__isnull=True).count() == 0
+
+
+def last_queue_analyze():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'procrastinate_jobs'"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_a_big_batch_refreshes_the_queue_statistics(monkeypatch):
+    """procrastinate's fetch is planned from them: stale ones made it sort the whole queue."""
+    from plandeploy.jobs import enqueuer
+
+    monkeypatch.setattr(enqueuer, "ANALYZE_QUEUE_AFTER", 3)
+    plan = publish_plan()
+    new_job(plan, local_user())
+    before = last_queue_analyze()
+    assert enqueue_pending() == 1  # a small batch: no ANALYZE
+    assert last_queue_analyze() == before
+    for _ in range(3):
+        new_job(plan, local_user())
+    assert enqueue_pending() == 3
+    after = last_queue_analyze()
+    assert after is not None and (before is None or after > before)
