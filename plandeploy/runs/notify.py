@@ -16,9 +16,9 @@ def event_payload(event: str, model: str, object_id: Any, **extra: Any) -> str:
     return json.dumps({"type": event, "model": model, "id": str(object_id), **extra}, default=str)
 
 
-def payload_head(event: str, model: str) -> str:
+def payload_head(event: str, model: str, **extra: Any) -> str:
     """An event's payload up to its id: SQL appends `to_json(id)::text || '}'` per row."""
-    return json.dumps({"type": event, "model": model})[:-1] + ', "id": '
+    return json.dumps({"type": event, "model": model, **extra})[:-1] + ', "id": '
 
 
 def notify(event: str, model: str, object_id: Any, **extra: Any) -> None:

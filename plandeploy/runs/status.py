@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import connection, models
 from django.utils import timezone
 
 from plandeploy.runs.models import Job, PreflightResult, ScratchOrg, Status
-from plandeploy.runs.notify import CHANNEL, event_payload, notify_many, payload_head
+from plandeploy.runs.notify import CHANNEL, payload_head
 
 
 class InvalidTransition(Exception):
@@ -48,55 +48,19 @@ def transition(
 
     Returns False when the row had already left the allowed source status (someone
     else finished it first); raises InvalidTransition for a move no row may make.
-    One statement: the UPDATE and its announcements (on the worker's hot path, where the
-    ORM's query building cost more than PostgreSQL's work).
     """
-    sources = allowed_sources(model, new_status)
-    if not sources:
-        raise InvalidTransition(f"{model.__name__} cannot move to {new_status!r}")
-    now = timezone.now()
-    timestamp_field = _TIMESTAMP.get(new_status)
-    if timestamp_field and timestamp_field not in fields and _has_field(model, timestamp_field):
-        fields[timestamp_field] = now
-    if _has_field(model, "edited_at"):
-        fields["edited_at"] = now
-    meta = model._meta
-    columns = [meta.get_field(name) for name in fields]
-    assignments = "".join(f", {connection.ops.quote_name(f.column)} = %s" for f in columns)
-    values = [f.get_db_prep_save(fields[f.name], connection) for f in columns]
-    has_org = model in (Job, PreflightResult)
-    announcements = ["pg_notify(%s, %s)"]
-    parameters = [CHANNEL, event_payload(
-        _EVENTS[model][new_status], model.__name__.lower(), _public_id(model, pk),
-        status=new_status,
-    )]
-    if has_org:
-        announcements.append(
-            "CASE WHEN org_id <> '' "
-            "THEN pg_notify(%s, %s || to_json(org_id)::text || '}') END"
-        )
-        parameters += [CHANNEL, payload_head("ORG_CHANGED", "org")]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH moved AS (
-                UPDATE {meta.db_table} SET status = %s{assignments}
-                 WHERE id = %s AND status = ANY(%s)
-                RETURNING {"org_id" if has_org else "id"}
-            )
-            SELECT {", ".join(announcements)} FROM moved
-            """,
-            [new_status, *values, pk, list(sources), *parameters],
-        )
-        return cursor.rowcount > 0
+    return bool(transition_many(model, [pk], new_status, **fields))
 
 
 def transition_many(
     model: type[models.Model], pks: list[Any], new_status: str, **fields: Any
 ) -> list[Any]:
-    """`transition` for many rows in one statement; returns the pks that actually moved.
+    """`transition` for many rows; returns the pks that actually moved.
 
-    Rows that had already left the allowed source status are left alone, as in `transition`.
+    Rows that had already left the allowed source status are left alone (the UPDATE
+    re-checks the status on each row it locks). One statement: the UPDATE and its
+    announcements (on the worker's hot path, where the ORM's query building cost more
+    than PostgreSQL's work).
     """
     sources = allowed_sources(model, new_status)
     if not sources:
@@ -109,23 +73,40 @@ def transition_many(
         fields[timestamp_field] = now
     if _has_field(model, "edited_at"):
         fields["edited_at"] = now
-    with transaction.atomic():
-        moved = list(
-            model.objects.select_for_update()
-            .filter(pk__in=pks, status__in=sources)
-            .values_list("pk", flat=True)
+    meta = model._meta
+    columns = [meta.get_field(name) for name in fields]
+    assignments = "".join(f", {connection.ops.quote_name(f.column)} = %s" for f in columns)
+    values = [f.get_db_prep_save(fields[f.name], connection) for f in columns]
+    # The event's payload ends with the row's public id, which only Python can compute.
+    event_head = payload_head(_EVENTS[model][new_status], model.__name__.lower(), status=new_status)
+    announcements = "pg_notify(%s, %s || to_json(p.public_id)::text || '}')"
+    parameters = [CHANNEL, event_head]
+    has_org = model in (Job, PreflightResult)
+    if has_org:
+        # Identical notifications of one transaction are delivered once: an org with
+        # several moved rows is announced once.
+        announcements += (
+            ", CASE WHEN moved.org_id <> '' "
+            "THEN pg_notify(%s, %s || to_json(moved.org_id)::text || '}') END"
         )
-        if moved:
-            model.objects.filter(pk__in=moved).update(status=new_status, **fields)
-            name = model.__name__.lower()
-            notify_many(_EVENTS[model][new_status], name, [_public_id(model, pk) for pk in moved])
-            if model in (Job, PreflightResult):
-                org_ids = set(
-                    model.objects.filter(pk__in=moved, org_id__isnull=False)
-                    .values_list("org_id", flat=True)
-                )
-                notify_many("ORG_CHANGED", "org", sorted(org_ids))
-    return moved
+        parameters += [CHANNEL, payload_head("ORG_CHANGED", "org")]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH moved AS (
+                UPDATE {meta.db_table} SET status = %s{assignments}
+                 WHERE id = ANY(%s) AND status = ANY(%s)
+                RETURNING id{", org_id" if has_org else ""}
+            )
+            SELECT moved.id, {announcements}
+              FROM moved JOIN unnest(%s::bigint[], %s::text[]) AS p(pk, public_id)
+                ON p.pk = moved.id
+             ORDER BY moved.id
+            """,
+            [new_status, *values, list(pks), list(sources), *parameters,
+             list(pks), [_public_id(model, pk) for pk in pks]],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _public_id(model: type[models.Model], pk: Any) -> str:
