@@ -485,15 +485,9 @@ class FlowRunner:
         proc.join(5.0)
 
     def _kill_process(self, process: Any) -> None:
-        """SIGTERM, then SIGKILL, a process this one started (a project process)."""
-        if process.pid is None:
-            return
-        for sig, wait in ((signal.SIGTERM, self.kill_grace), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:  # it has not made its own group yet, or is gone
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, sig)
-            process.join(wait)
-            if process.exitcode is not None:
-                return
+        """SIGTERM, then SIGKILL, a project process (its runs are in groups of their own)."""
+        process.terminate()
+        process.join(self.kill_grace)
+        if process.exitcode is None:
+            process.kill()
+            process.join(5.0)
