@@ -77,12 +77,11 @@ def defer_enqueuer(job_pk: int) -> None:
             # procrastinate's insert trigger would.
             payload = json.dumps({"type": "job_inserted", "job_id": waiting[0]})
             cursor.execute(
-                "SELECT pg_notify('procrastinate_queue_v1#short', %s), "
-                "pg_notify('procrastinate_any_queue_v1', %s)",
-                [payload, payload],
+                "SELECT pg_notify(%s, %s), pg_notify('procrastinate_any_queue_v1', %s)",
+                [f"procrastinate_queue_v1#{enqueuer_job.queue}", payload, payload],
             )
             return
-    queue.defer("enqueuer_job", queue="short", job_pk=job_pk)
+    queue.defer(enqueuer_job, job_pk=job_pk)
 
 
 def enqueue_pending() -> int:
