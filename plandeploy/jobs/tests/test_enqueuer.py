@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+from collections.abc import Iterator
 
 import pytest
 from django.db import connection, connections, transaction
@@ -170,27 +172,38 @@ def test_two_enqueuers_racing_enqueue_each_job_exactly_once():
     assert Job.objects.filter(enqueued_at__isnull=True).count() == 0
 
 
-def test_job_and_steps_are_invisible_to_the_enqueuer_until_committed():
-    """W2: the job, its steps and its enqueuer deferral commit together."""
-    plan = publish_plan()
-    user = local_user()
+@contextlib.contextmanager
+def job_created_in_an_open_transaction(plan, user) -> Iterator[dict]:
+    """Another connection creates a job and holds its transaction open inside the block
+    (the yielded dict's "job"); it commits when the block ends."""
     created = threading.Event()
     release = threading.Event()
+    shared: dict = {}
 
     def create():
         with transaction.atomic():
-            job = services.create_job(plan=plan, steps=plan.steps.all(), user=user)
+            shared["job"] = services.create_job(plan=plan, steps=plan.steps.all(), user=user)
             created.set()
-            release.wait(10)
-        return job
+            release.wait(30)
 
     thread, out = in_thread(create)
-    assert created.wait(10)
-    assert enqueue_pending() == 0
-    assert queue_rows("enqueuer_job") == []
-    release.set()
-    thread.join(10)
-    job = out["value"]
+    try:
+        assert created.wait(10)
+        yield shared
+    finally:
+        release.set()
+        thread.join(10)
+    if "error" in out:
+        raise out["error"]
+
+
+def test_job_and_steps_are_invisible_to_the_enqueuer_until_committed():
+    """W2: the job, its steps and its enqueuer deferral commit together."""
+    plan = publish_plan()
+    with job_created_in_an_open_transaction(plan, local_user()) as created:
+        assert enqueue_pending() == 0
+        assert queue_rows("enqueuer_job") == []
+    job = created["job"]
     assert enqueue_pending() == 1
     assert set(Job.objects.get(pk=job.pk).steps.values_list("pk", flat=True)) == set(
         plan.steps.values_list("pk", flat=True)
@@ -261,31 +274,14 @@ def test_a_joined_enqueuer_cannot_start_before_the_joining_job_commits():
     passes over it, and runs it (seeing the new job) once that transaction has committed."""
     plan = publish_plan()
     first = new_job(plan)
-    user = local_user()
-    joined = threading.Event()
-    release = threading.Event()
-
-    def create():
-        with transaction.atomic():
-            job = services.create_job(plan=plan, steps=plan.steps.all(), user=user)
-            out["created"] = job
-            joined.set()
-            release.wait(30)
-        return job
-
-    thread, out = in_thread(create)
-    try:
-        assert joined.wait(10)
+    with job_created_in_an_open_transaction(plan, local_user()) as created:
         # Joined: no enqueuer of its own was deferred for the second job.
-        assert enqueuers_for([first, out["created"]]) == ["todo"]
+        assert enqueuers_for([first, created["job"]]) == ["todo"]
         run_worker_until_idle(queues=("short",))
         # The worker could not take the locked enqueuer. (The in-process worker may also
         # have deferred the `enqueue_jobs` sweep: that one is a separate task.)
-        assert enqueuers_for([first, out["created"]]) == ["todo"]
-    finally:
-        release.set()
-        thread.join(10)
-    second = out["value"]
+        assert enqueuers_for([first, created["job"]]) == ["todo"]
+    second = created["job"]
     run_worker_until_idle(queues=("short",))
     assert "todo" not in enqueuers_for([first, second])  # ran (finished rows are deleted)
     assert Job.objects.filter(pk__in=[first.pk, second.pk], enqueued_at__isnull=True).count() == 0
