@@ -257,6 +257,11 @@ def cpu_by_kind(worker_pids: list[int]) -> dict[str, float]:
     return {kind: ticks / tick for kind, ticks in totals.items()}
 
 
+def print_cpu_per(unit: str, before: dict[str, float], after: dict[str, float], count: int):
+    print(f"   CPU per {unit}: " + ", ".join(
+        f"{kind} {(after[kind] - before[kind]) * 1000 / count:.1f} ms" for kind in before))
+
+
 def run_throughput(runs: int, concurrency: int) -> tuple[float, float]:
     from django.db import transaction
     from django.db.models import Max
@@ -280,9 +285,7 @@ def run_throughput(runs: int, concurrency: int) -> tuple[float, float]:
         elapsed = time.time() - committed
         cpu_after = cpu_by_kind(worker_pids)
         last = Job.objects.filter(pk__in=pks).aggregate(Max("success_at"))["success_at__max"]
-    print("   CPU per run: " + ", ".join(
-        f"{kind} {(cpu_after[kind] - cpu_before[kind]) * 1000 / runs:.1f} ms"
-        for kind in cpu_after))
+    print_cpu_per("run", cpu_before, cpu_after, runs)
     failed = Job.objects.filter(pk__in=pks).exclude(status=Status.COMPLETE).count()
     if failed:
         print(f"   WARNING: {failed} runs did not complete")
@@ -311,9 +314,9 @@ def run_floor(runs: int, concurrency: int) -> float:
         from django.db.models import Max
 
         last = PingRecord.objects.filter(token__startswith=tag).aggregate(Max("received_at"))
-    print("   CPU per ping task: " + ", ".join(
-        f"{kind} {(cpu_after[kind] - cpu_before[kind]) * 1000 / runs:.1f} ms"
-        for kind in ("PostgreSQL", "worker processes")))
+    # A ping starts no run process.
+    del cpu_before["run processes"]
+    print_cpu_per("ping task", cpu_before, cpu_after, runs)
     return runs / (last["received_at__max"].timestamp() - committed)
 
 
