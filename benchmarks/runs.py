@@ -295,7 +295,7 @@ def run_throughput(runs: int, concurrency: int) -> tuple[float, float]:
 def run_floor(runs: int, concurrency: int) -> float:
     from django.db import transaction
 
-    from plandeploy import queue
+    from plandeploy import taskdefs
     from plandeploy.jobs.models import PingRecord
 
     clear_queue()
@@ -305,7 +305,7 @@ def run_floor(runs: int, concurrency: int) -> float:
     with stack:
         with transaction.atomic():
             for n in range(runs):
-                queue.defer("ping", queue="short", token=f"{tag}-{n}")
+                taskdefs.ping.defer(token=f"{tag}-{n}")
             cpu_before = cpu_by_kind(worker_pids)
         committed = time.time()
         while PingRecord.objects.filter(token__startswith=tag).count() < runs:

@@ -185,10 +185,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
     os.environ.setdefault("CONN_MAX_AGE", "300")
     _setup_django()
     prepare_database(progress=False)
-    from plandeploy import queue
+    from plandeploy import queue, taskdefs
+    from plandeploy.jobs import flows
 
     queues = [name.strip() for name in args.queues.split(",") if name.strip()]
-    queue.run_worker(queues=queues, concurrency=args.concurrency, name=args.name)
+    runs_flows = taskdefs.run_flows_job.queue in queues
+    if runs_flows:
+        # The warm forkserver for plan runs starts before the worker's threads do.
+        flows.start_runner()
+    try:
+        queue.run_worker(queues=queues, concurrency=args.concurrency, name=args.name)
+    finally:
+        if runs_flows:
+            flows.stop_runner()
     return 0
 
 

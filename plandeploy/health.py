@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
+
+from plandeploy import queue
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
     try:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT EXTRACT(EPOCH FROM now() - max(last_heartbeat)), count(*) "
-                "FROM procrastinate_workers"
-            )
-            heartbeat_age, workers = cursor.fetchone()
+        workers, heartbeat_age = queue.worker_heartbeats()
     except DatabaseError as exc:
         return JsonResponse(
             {"database": "unreachable", "error": exc.__class__.__name__}, status=503
@@ -23,7 +20,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
             "database": "ok",
             "workers": workers,
             "newest_worker_heartbeat_age_seconds": (
-                round(float(heartbeat_age), 3) if heartbeat_age is not None else None
+                round(heartbeat_age, 3) if heartbeat_age is not None else None
             ),
         }
     )

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
 
 from croniter import croniter
 
@@ -48,21 +47,3 @@ def resolve_schedules(
             raise ScheduleError(f"CRON_SCHEDULE[{name!r}] is not a valid cron string: {cron!r}")
         schedules[name] = cron
     return schedules
-
-
-TaskT = TypeVar("TaskT")
-
-
-def periodic(name: str, **configure: Any) -> Callable[[TaskT], TaskT]:
-    """Register a task as periodic under a named schedule, unless CRON_SCHEDULE disabled it."""
-    from django.conf import settings
-    from procrastinate.contrib.django import app
-
-    cron = settings.SCHEDULES[name]
-
-    def register(task: TaskT) -> TaskT:
-        if cron is None:
-            return task
-        return app.periodic(cron=cron, periodic_id=name, **configure)(task)  # type: ignore[arg-type]
-
-    return register

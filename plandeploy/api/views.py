@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from plandeploy import queue
+from plandeploy import queue, taskdefs
 from plandeploy.accounts.models import FullOrgType, OrgConnection, OrgType
 from plandeploy.api import sessions
 from plandeploy.api.permissions import HasOrgOrReadOnly
@@ -393,7 +393,7 @@ class PlanViewSet(HashIdLookupMixin, viewsets.ReadOnlyModelViewSet):
             # One lock for count + insert: a burst cannot push the queue past its limit.
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(hashtext('queue:default'))")
-            if queue.queue_length("default") >= settings.MAX_QUEUE_LENGTH:
+            if queue.queue_length(taskdefs.create_scratch_org.queue) >= settings.MAX_QUEUE_LENGTH:
                 return Response(
                     {"detail": "Queue is overfull. Try again later."},
                     status=status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -401,7 +401,7 @@ class PlanViewSet(HashIdLookupMixin, viewsets.ReadOnlyModelViewSet):
             scratch_org = ScratchOrg.objects.create(
                 plan=plan, email=serializer.validated_data["email"]
             )
-            job_id = queue.defer("create_scratch_org", queue="default", org_pk=scratch_org.pk)
+            job_id = taskdefs.create_scratch_org.defer(org_pk=scratch_org.pk)
             now = timezone.now()
             ScratchOrg.objects.filter(pk=scratch_org.pk).update(job_id=job_id, enqueued_at=now)
             scratch_org.job_id, scratch_org.enqueued_at = job_id, now

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 
-from procrastinate.contrib.django import app
-
+from plandeploy import taskdefs
 from plandeploy.jobs.models import PingRecord
 
 
-@app.task(name="ping", queue="short")
+@taskdefs.ping.implement()
 def ping(token: str) -> None:
     PingRecord.objects.get_or_create(token=token, defaults={"worker_pid": os.getpid()})

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from django.db import connection, transaction
 from django.utils import timezone
-from procrastinate import jobs as procrastinate_jobs
-from procrastinate.contrib.django import app
 
-from plandeploy import queue
+from plandeploy import queue, taskdefs
 from plandeploy.runs.models import CANCELED_MESSAGE, Job, Status
 from plandeploy.runs.notify import notify_many
 from plandeploy.runs.status import transition_many
-from plandeploy.schedules import periodic
 
 logger = logging.getLogger(__name__)
 
@@ -25,21 +21,13 @@ SWEEP_BATCH = 500
 # After deferring this many runs at once, the queue table's statistics are refreshed.
 ANALYZE_QUEUE_AFTER = 100
 
-RUN_TASK = "run_flows_job"
-# A worker's slots are shared by both queues and procrastinate fetches by priority first:
-# plan runs rank below everything else, so a free slot goes to a waiting enqueuer or
-# maintenance task before the next (possibly hour-long) run, and those never starve behind
-# a backlog of runs.
-RUN_PRIORITY = -1
-
 
 def org_lock(org_id: str | None, job_pk: int) -> str:
     """The procrastinate lock that keeps plan runs of one org strictly one at a time."""
     return f"org:{org_id}" if org_id else f"job:{job_pk}"
 
 
-@periodic("enqueue_jobs", queue="short")
-@app.task(name="enqueuer_job", queue="short")
+@taskdefs.enqueuer_job.implement(schedule="enqueue_jobs")
 def enqueuer_job(job_pk: int | None = None, timestamp: int | None = None) -> int:
     """Enqueue every waiting job, in batches, until none is left. Returns jobs deferred.
 
@@ -60,28 +48,7 @@ def defer_enqueuer(job_pk: int) -> None:
     before this job is visible; the commit then wakes the workers. Only when none is waiting
     is a new one deferred. A burst of new runs costs one enqueuer task, not one each.
     """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT id FROM procrastinate_jobs
-             WHERE task_name = 'enqueuer_job' AND status = 'todo'
-               AND (scheduled_at IS NULL OR scheduled_at <= now())
-             ORDER BY id
-             LIMIT 1
-               FOR KEY SHARE SKIP LOCKED
-            """
-        )
-        waiting = cursor.fetchone()
-        if waiting is not None:
-            # A worker that found it locked went back to sleep: wake it at commit, as
-            # procrastinate's insert trigger would.
-            payload = json.dumps({"type": "job_inserted", "job_id": waiting[0]})
-            cursor.execute(
-                "SELECT pg_notify(%s, %s), pg_notify('procrastinate_any_queue_v1', %s)",
-                [f"procrastinate_queue_v1#{enqueuer_job.queue}", payload, payload],
-            )
-            return
-    queue.defer(enqueuer_job, job_pk=job_pk)
+    taskdefs.enqueuer_job.defer_or_join(job_pk=job_pk)
 
 
 def enqueue_pending() -> int:
@@ -92,19 +59,9 @@ def enqueue_pending() -> int:
         claimed, batch_deferred = _enqueue_batch()
         deferred += batch_deferred
         if batch_deferred >= ANALYZE_QUEUE_AFTER:
-            _analyze_queue()
+            queue.analyze_queue()
         if claimed < SWEEP_BATCH:
             return deferred
-
-
-def _analyze_queue() -> None:
-    # procrastinate's fetch is planned from the queue table's statistics. Taken while the
-    # queue was nearly empty, they make PostgreSQL sort every waiting job on each fetch and
-    # check each one's lock: with 2,000 runs queued, ~50 ms of database CPU per fetch (the
-    # throughput benchmark halved). Fresh statistics give the plan that stops at the first
-    # job it can take.
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE procrastinate_jobs")
 
 
 def _enqueue_batch() -> tuple[int, int]:
@@ -132,21 +89,10 @@ def _enqueue_batch() -> tuple[int, int]:
         if not to_run:
             return len(rows), 0
         invalidate_preflights(to_run)
-        deferred = queue.django_job_manager().batch_defer_jobs(
-            [
-                procrastinate_jobs.Job(
-                    id=None,
-                    queue="default",
-                    priority=RUN_PRIORITY,
-                    lock=org_lock(row["org_id"], row["pk"]),
-                    queueing_lock=None,
-                    task_name=RUN_TASK,
-                    task_kwargs={"job_pk": row["pk"]},
-                )
-                for row in to_run
-            ]
+        queue_job_ids = taskdefs.run_flows_job.defer_many(
+            [(org_lock(row["org_id"], row["pk"]), {"job_pk": row["pk"]}) for row in to_run]
         )
-        _mark_enqueued([row["pk"] for row in to_run], [job.id for job in deferred])
+        _mark_enqueued([row["pk"] for row in to_run], queue_job_ids)
     logger.info("enqueued %d plan run(s)", len(to_run))
     return len(rows), len(to_run)
 

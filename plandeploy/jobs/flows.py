@@ -23,11 +23,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Model
-from procrastinate import sql as procrastinate_sql
-from procrastinate.contrib.django import app
-from procrastinate.job_context import AbortReason, JobContext
 
-from plandeploy import queue, repos
+from plandeploy import queue, repos, taskdefs
 from plandeploy.flowrunner import (
     Event,
     FlowRunner,
@@ -51,7 +48,6 @@ from plandeploy.runs.models import (
 )
 from plandeploy.runs.notify import CHANNEL, event_payload, notify
 from plandeploy.runs.status import transition, transition_many
-from plandeploy.schedules import periodic
 from plandeploy.scrub import scrub
 
 logger = logging.getLogger(__name__)
@@ -64,7 +60,6 @@ STEP_END_WRITE_SECONDS = 0.2
 # How often a running task re-reads its row: a cancel recorded only in the database (the
 # abort signal lost, or a maintenance job that ended the run) still stops it.
 DB_CHECK_SECONDS = 1.0
-RUN_TASKS = ("run_flows_job", "preflight_job")
 
 
 def timeout_message(seconds: float) -> str:
@@ -108,20 +103,19 @@ class WorkerShutdown(Exception):
 # -- the jobs ---------------------------------------------------------------------------------
 
 
-@app.task(name="run_flows_job", queue="default", pass_context=True)
-def run_flows_job(context: JobContext, job_pk: int) -> str:
+@taskdefs.run_flows_job.implement(pass_context=True)
+def run_flows_job(context: queue.JobContext, job_pk: int) -> str:
     """Runs a plan against a CumulusCI org."""
     return _Run(Job, job_pk, context).execute()
 
 
-@app.task(name="preflight_job", queue="default", pass_context=True)
-def preflight_job(context: JobContext, preflight_pk: int) -> str:
+@taskdefs.preflight_job.implement(pass_context=True)
+def preflight_job(context: queue.JobContext, preflight_pk: int) -> str:
     """Runs preflight checks against an org."""
     return _Run(PreflightResult, preflight_pk, context).execute()
 
 
-@periodic("fail_stalled_jobs", queue="short")
-@app.task(name="fail_stalled_jobs", queue="short")
+@taskdefs.fail_stalled_jobs.implement(schedule="fail_stalled_jobs")
 def fail_stalled_jobs(timestamp: int | None = None) -> int:
     """End the runs of crashed workers (and any run whose queue job is gone) as interrupted."""
     return end_stalled_runs()
@@ -242,7 +236,7 @@ def _json(value: Any) -> str:
 class _Run:
     """Carries one Job or PreflightResult from `started` to a final status, whatever happens."""
 
-    def __init__(self, model: type[Model], pk: int, context: JobContext | None) -> None:
+    def __init__(self, model: type[Model], pk: int, context: queue.JobContext | None) -> None:
         self.model = model
         self.pk = pk
         self.context = context
@@ -406,9 +400,9 @@ class _Run:
             self.writer.flush()
         if self.context is not None:
             reason = self.context.abort_reason()
-            if reason == AbortReason.SHUTDOWN:
+            if reason == queue.AbortReason.SHUTDOWN:
                 raise WorkerShutdown()
-            if reason == AbortReason.USER_REQUEST:
+            if reason == queue.AbortReason.USER_REQUEST:
                 return True
         now = time.monotonic()
         if not self._db_cancel and now >= self._next_db_check:
@@ -623,7 +617,7 @@ def _load_steps(plan_id: int, job_pk: int | None) -> list[StepInput]:
     ]
 
 
-def run_preflight_now(preflight_pk: int, context: JobContext | None = None) -> str:
+def run_preflight_now(preflight_pk: int, context: queue.JobContext | None = None) -> str:
     """Run a preflight in the calling task (create_scratch_org runs its org's first one so)."""
     return _Run(PreflightResult, preflight_pk, context).execute()
 
@@ -658,20 +652,7 @@ def end_stalled_runs() -> int:
     """
     ended = 0
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            procrastinate_sql.queries["select_stalled_jobs_by_heartbeat"],
-            {"queue": None, "task_name": None,
-             "seconds_since_heartbeat": queue.stalled_after_seconds()},
-        )
-        columns = [c.name for c in cursor.description]
-        stalled = [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
-        stalled_ids = [r["id"] for r in stalled if r["task_name"] in RUN_TASKS]
-        # What procrastinate's finish_job does, for all of them at once.
-        cursor.execute(
-            "UPDATE procrastinate_jobs SET status = 'failed', abort_requested = false, "
-            "attempts = attempts + 1 WHERE id = ANY(%s) AND status = 'doing'",
-            [stalled_ids],
-        )
+        stalled_ids = [job_id for job_id, _ in queue.finish_stalled_jobs(taskdefs.RUN_TASKS)]
         for model in (Job, PreflightResult):
             table = model._meta.db_table
             # Runs of dead workers, plus runs whose queue job ended or disappeared without
@@ -680,10 +661,7 @@ def end_stalled_runs() -> int:
                 f"""
                 SELECT r.id FROM {table} r
                  WHERE r.status = 'started' AND r.job_id IS NOT NULL
-                   AND (r.job_id = ANY(%s)
-                        OR NOT EXISTS (
-                            SELECT 1 FROM procrastinate_jobs q
-                             WHERE q.id = r.job_id AND q.status IN ('todo', 'doing')))
+                   AND (r.job_id = ANY(%s) OR NOT {queue.live_job_condition("r.job_id")})
                 """,
                 [stalled_ids],
             )

@@ -29,18 +29,15 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
-from procrastinate.contrib.django import app
-from procrastinate.contrib.django.models import ProcrastinateJob
 
-from plandeploy import hashids, queue
+from plandeploy import hashids, queue, taskdefs
 from plandeploy.accounts.models import OrgConnection
 from plandeploy.catalog.models import Plan
 from plandeploy.runs.models import INTERRUPTED_MESSAGE, Job, PreflightResult, Status
 from plandeploy.runs.notify import notify_many
 from plandeploy.runs.status import transition_many
-from plandeploy.schedules import periodic
 
 logger = logging.getLogger(__name__)
 
@@ -59,24 +56,17 @@ Counts = dict[str, int]
 # The periodic tasks (seed names; schedules from settings.SCHEDULES / CRON_SCHEDULE).
 
 
-@periodic("cleanup_user_data", queue="short", lock="maintenance:cleanup_user_data")
-@app.task(name="cleanup_user_data", queue="short")
+@taskdefs.cleanup_user_data.implement(schedule="cleanup_user_data")
 def cleanup_user_data(timestamp: int | None = None) -> Counts | None:
     return run_cleanup_user_data()
 
 
-@periodic("expire_preflight_results", queue="short", lock="maintenance:expire_preflight_results")
-@app.task(name="expire_preflight_results", queue="short")
+@taskdefs.expire_preflight_results.implement(schedule="expire_preflight_results")
 def expire_preflight_results(timestamp: int | None = None) -> Counts | None:
     return run_expire_preflight_results()
 
 
-@periodic(
-    "calculate_average_plan_runtimes",
-    queue="default",
-    lock="maintenance:calculate_average_plan_runtimes",
-)
-@app.task(name="calculate_average_plan_runtimes", queue="default")
+@taskdefs.calculate_average_plan_runtimes.implement(schedule="calculate_average_plan_runtimes")
 def calculate_average_plan_runtimes(timestamp: int | None = None) -> Counts | None:
     return run_calculate_average_plan_runtimes()
 
@@ -206,9 +196,7 @@ def _dead_run_filter(model: type[models.Model], now: datetime) -> Q:
     """
     cutoff = now - timedelta(seconds=settings.JOB_TIMEOUT) - DEAD_RUN_GRACE
     queued_field = "enqueued_at" if model is Job else "created_at"
-    still_waiting = Exists(
-        ProcrastinateJob.objects.filter(id=OuterRef("job_id"), status="todo")
-    )
+    still_waiting = queue.waiting_job_exists("job_id")
     # started_at >= queued time, so the queued-time bound is implied; it lets the
     # partial index on (queued time) WHERE status = 'started' find the candidates.
     return Q(**{f"{queued_field}__lte": cutoff}) & (
@@ -250,13 +238,12 @@ def _abort_queue_jobs(model: type[models.Model], pks: list[int]) -> None:
     but stuck); the run's own final transition can no longer overwrite `canceled`."""
     if not pks:
         return
-    live = ProcrastinateJob.objects.filter(
-        id__in=model.objects.filter(pk__in=pks, job_id__isnull=False).values("job_id"),
-        status__in=("todo", "doing"),
-    ).values_list("id", flat=True)
-    manager = queue.django_job_manager()
-    for job_id in live:  # bounded by worker concurrency plus the queue, not by the backlog
-        manager.cancel_job_by_id(job_id, abort=True)
+    carried = model.objects.filter(pk__in=pks, job_id__isnull=False).values_list(
+        "job_id", flat=True
+    )
+    # Bounded by worker concurrency plus the queue, not by the backlog.
+    for job_id in queue.live_job_ids(carried):
+        queue.abort(job_id)
 
 
 # ---------------------------------------------------------------------------------------

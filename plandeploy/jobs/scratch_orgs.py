@@ -31,12 +31,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from procrastinate import exceptions as procrastinate_exceptions
-from procrastinate import sql as procrastinate_sql
-from procrastinate.contrib.django import app
-from procrastinate.job_context import JobContext
 
-from plandeploy import queue
+from plandeploy import queue, taskdefs
 from plandeploy.accounts.models import FullOrgType
 from plandeploy.hashids import encode
 from plandeploy.jobs import flows
@@ -45,13 +41,10 @@ from plandeploy.runs import services
 from plandeploy.runs.models import Job, PreflightResult, ScratchOrg, Status
 from plandeploy.runs.notify import notify, notify_many
 from plandeploy.runs.status import transition, transition_many
-from plandeploy.schedules import periodic
 from plandeploy.scrub import scrub
 
 logger = logging.getLogger(__name__)
 
-CREATE_TASK = "create_scratch_org"
-DELETE_TASK = "delete_scratch_org"
 INTERRUPTED_MESSAGE = "The scratch org could not be created: its creation was interrupted."
 # Orgs the expiry job removes per transaction; the next batch follows in the same run.
 EXPIRE_BATCH = 200
@@ -63,13 +56,13 @@ _SHA = re.compile(r"^[0-9a-f]{40}$")
 # -- the jobs ---------------------------------------------------------------------------------
 
 
-@app.task(name=CREATE_TASK, queue="default", pass_context=True)
-def create_scratch_org(context: JobContext, org_pk: int) -> str:
+@taskdefs.create_scratch_org.implement(pass_context=True)
+def create_scratch_org(context: queue.JobContext, org_pk: int) -> str:
     """Create a scratch org. Under some circumstances it will also run plan steps."""
     return create(org_pk, context)
 
 
-@app.task(name=DELETE_TASK, queue="default")
+@taskdefs.delete_scratch_org.implement()
 def delete_scratch_org(org_pk: int) -> str:
     """Delete a Scratch org."""
     removed, waiting = remove_scratch_orgs([org_pk], wait_seconds=delete_wait_seconds())
@@ -81,8 +74,7 @@ def delete_scratch_org(org_pk: int) -> str:
     return "deleted" if removed else "missing"
 
 
-@periodic("expire_scratch_orgs", queue="short", lock="maintenance:expire_scratch_orgs")
-@app.task(name="expire_scratch_orgs", queue="short")
+@taskdefs.expire_scratch_orgs.implement(schedule="expire_scratch_orgs")
 def expire_scratch_orgs(timestamp: int | None = None) -> dict[str, int]:
     """Delete scratch orgs past expires_at, failed ones, and ones whose creation died."""
     return run_expire_scratch_orgs()
@@ -100,7 +92,7 @@ class _Abandoned(Exception):
     """The org was deleted (or failed) by someone else while it was being created."""
 
 
-def create(org_pk: int, context: JobContext | None = None) -> str:
+def create(org_pk: int, context: queue.JobContext | None = None) -> str:
     """Create the org, then run its preflight and installation when the plan calls for it."""
     claim = _claim(org_pk)
     if isinstance(claim, str):
@@ -204,7 +196,7 @@ def commit_of(repo_dir: Path) -> str | None:
     return None  # a plain directory (development mode) has no commit
 
 
-def _follow_up(org_pk: int, context: JobContext | None) -> None:
+def _follow_up(org_pk: int, context: queue.JobContext | None) -> None:
     """Auto-preflight and auto-install, as the plan calls for them."""
     org = ScratchOrg.objects.select_related("plan").filter(pk=org_pk).first()
     if org is None or org.status != Status.COMPLETE:
@@ -262,13 +254,10 @@ def _fail(org: ScratchOrg, workspace: str | Path | None, message: str | None) ->
 
 def request_deletion(org_pk: int) -> bool:
     """Defer delete_scratch_org for the org (in the caller's transaction); False if queued."""
-    try:
-        with transaction.atomic():
-            queue.defer(DELETE_TASK, queue="default", queueing_lock=f"{DELETE_TASK}:{org_pk}",
-                        org_pk=org_pk)
-    except procrastinate_exceptions.AlreadyEnqueued:
-        return False
-    return True
+    name = taskdefs.delete_scratch_org.name
+    return taskdefs.delete_scratch_org.defer_unless_queued(
+        f"{name}:{org_pk}", org_pk=org_pk
+    ) is not None
 
 
 def installation_failed(job_pk: int) -> None:
@@ -433,9 +422,7 @@ def _expired_batch() -> list[int]:
                 UNION
                 SELECT s.id FROM {ScratchOrg._meta.db_table} s
                  WHERE s.status IN ('started', 'failed')
-                   AND (s.status = 'failed' OR NOT EXISTS (
-                        SELECT 1 FROM procrastinate_jobs q
-                         WHERE q.id = s.job_id AND q.status IN ('todo', 'doing')))
+                   AND (s.status = 'failed' OR NOT {queue.live_job_condition("s.job_id")})
             ) due
              ORDER BY id
              LIMIT %s
@@ -447,16 +434,5 @@ def _expired_batch() -> list[int]:
 
 def _end_stalled_creations() -> None:
     """Mark create_scratch_org queue jobs of dead workers failed, so their orgs count as dead."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            procrastinate_sql.queries["select_stalled_jobs_by_heartbeat"],
-            {"queue": None, "task_name": CREATE_TASK,
-             "seconds_since_heartbeat": queue.stalled_after_seconds()},
-        )
-        stalled = [row[0] for row in cursor.fetchall()]
-        if stalled:
-            cursor.execute(
-                "UPDATE procrastinate_jobs SET status = 'failed', abort_requested = false, "
-                "attempts = attempts + 1 WHERE id = ANY(%s) AND status = 'doing'",
-                [stalled],
-            )
+    with transaction.atomic():
+        queue.finish_stalled_jobs([taskdefs.create_scratch_org.name])

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 
-from procrastinate.contrib.django import app
-
+from plandeploy import taskdefs
 from plandeploy.translations.apply import apply_catalogue, check_language
 
 logger = logging.getLogger(__name__)
 
 
-@app.task(name="update_all_translations", queue="short")
+@taskdefs.update_all_translations.implement()
 def update_all_translations(lang: str | None = None) -> dict[str, int]:
     """Apply the catalogue for `lang`, or for every translatable language when None."""
     if lang is not None:

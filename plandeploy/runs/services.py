@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from plandeploy import queue
+from plandeploy import queue, taskdefs
 from plandeploy.accounts.models import FullOrgType
 from plandeploy.catalog.models import ClickThroughAgreement, Plan, Step
 from plandeploy.jobs.enqueuer import defer_enqueuer
@@ -79,7 +79,7 @@ def create_preflight(*, plan: Plan, org_id: str, user=None) -> PreflightResult:
     """Insert the preflight and its preflight_job deferral in one transaction."""
     with transaction.atomic():
         preflight = PreflightResult.objects.create(plan=plan, org_id=org_id, user=user)
-        job_id = queue.defer("preflight_job", queue="default", preflight_pk=preflight.pk)
+        job_id = taskdefs.preflight_job.defer(preflight_pk=preflight.pk)
         PreflightResult.objects.filter(pk=preflight.pk).update(job_id=job_id)
         preflight.job_id = job_id
         notify("ORG_CHANGED", "org", org_id)
@@ -106,11 +106,10 @@ def _request_cancel(model, pk) -> bool:
             return False
         if row.cancel_requested_at is None:
             model.objects.filter(pk=pk).update(cancel_requested_at=timezone.now())
-        manager = queue.django_job_manager()
-        never_ran = row.job_id is None or manager.cancel_job_by_id(row.job_id, delete_job=True)
+        never_ran = row.job_id is None or queue.cancel(row.job_id)
         if never_ran:
             # Nothing has run: no worker will report back, so end it here.
             transition(model, pk, Status.CANCELED, exception=CANCELED_MESSAGE)
         else:
-            manager.cancel_job_by_id(row.job_id, abort=True)
+            queue.abort(row.job_id)
     return True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -15,6 +14,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
+
+from plandeploy import queue
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,19 +65,7 @@ def free_port() -> int:
 
 def run_worker_until_idle(queues: tuple[str, ...] = ("default", "short"), concurrency: int = 1):
     """Run an in-process worker until no job is left to run on `queues`."""
-    from procrastinate.contrib.django import app
-
-    from plandeploy import queue
-
-    options = queue.worker_options(queues, concurrency)
-    options.update(wait=False, install_signal_handlers=False)
-    with app.replace_connector(app.connector.get_worker_connector()) as worker_app:
-
-        async def drain() -> None:
-            async with worker_app.open_async():
-                await worker_app.run_worker_async(**options)
-
-        asyncio.run(drain())
+    queue.run_worker(queues, concurrency, wait=False, install_signal_handlers=False)
 
 
 @contextlib.contextmanager
@@ -84,7 +73,7 @@ def worker_process(
     queues: str = "default,short", concurrency: int = 2, **env: str
 ) -> Iterator[subprocess.Popen]:
     """A `plandeploy worker` subprocess; ready once its heartbeat row exists."""
-    before = _worker_ids()
+    before = queue.worker_ids()
     process = subprocess.Popen(
         [sys.executable, "-m", "plandeploy.cli", "worker", "--queues", queues,
          "--concurrency", str(concurrency)],
@@ -93,7 +82,7 @@ def worker_process(
         start_new_session=True,
     )
     try:
-        _wait_for(lambda: _worker_ids() - before, process, "the worker to register")
+        _wait_for(lambda: queue.worker_ids() - before, process, "the worker to register")
         yield process
     finally:
         stop_process(process)
@@ -134,12 +123,6 @@ def stop_process(process: subprocess.Popen, timeout: float = 30) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def _worker_ids() -> set[int]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM procrastinate_workers")
-        return {row[0] for row in cursor.fetchall()}
 
 
 def _wait_for(condition, process: subprocess.Popen, what: str, timeout: float = 60) -> None:

@@ -7,8 +7,7 @@ import uuid
 import pytest
 from django.db import transaction
 
-from plandeploy import queue
-from plandeploy.jobs.diagnostics import ping
+from plandeploy import queue, taskdefs
 from plandeploy.jobs.models import PingRecord
 from plandeploy.testing.processes import run_worker_until_idle, wait_until, worker_process
 
@@ -18,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_job_deferred_in_committed_transaction_runs_on_worker_process():
     token = uuid.uuid4().hex
     with transaction.atomic():
-        queue.defer(ping, token=token)
+        taskdefs.ping.defer(token=token)
     with worker_process(queues="short", concurrency=1) as worker:
         record = wait_until(lambda: PingRecord.objects.filter(token=token).first(),
                             message="the worker to run ping")
@@ -29,9 +28,9 @@ def test_job_deferred_in_rolled_back_transaction_never_runs():
     kept, dropped = uuid.uuid4().hex, uuid.uuid4().hex
     with pytest.raises(RuntimeError):
         with transaction.atomic():
-            queue.defer(ping, token=dropped)
+            taskdefs.ping.defer(token=dropped)
             raise RuntimeError("roll back")
-    queue.defer(ping, token=kept)
+    taskdefs.ping.defer(token=kept)
     run_worker_until_idle(queues=("short",))
     assert PingRecord.objects.filter(token=kept).exists()
     assert not PingRecord.objects.filter(token=dropped).exists()
@@ -40,7 +39,7 @@ def test_job_deferred_in_rolled_back_transaction_never_runs():
 
 def test_queue_length_counts_waiting_jobs_only():
     for _ in range(3):
-        queue.defer(ping, token=uuid.uuid4().hex)
+        taskdefs.ping.defer(token=uuid.uuid4().hex)
     assert queue.queue_length("short") == 3
     assert queue.queue_length("default") == 0
     run_worker_until_idle(queues=("short",))
@@ -70,7 +69,7 @@ def test_a_job_deferred_during_an_empty_fetch_is_fetched_at_once(monkeypatch):
         job = await plain_fetch(self, queues=queues, worker_id=worker_id)
         calls.append(job)
         if len(calls) == 1:
-            await sync_to_async(queue.defer)(ping, token=token)
+            await sync_to_async(taskdefs.ping.defer)(token=token)
             self.notifications_seen += 1
         return job
 

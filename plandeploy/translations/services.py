@@ -5,17 +5,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from django.db import connection, transaction
-from procrastinate import exceptions as procrastinate_exceptions
+from django.db import connection
 
-from plandeploy import queue
+from plandeploy import taskdefs
 from plandeploy.translations.models import Translation
 
 logger = logging.getLogger(__name__)
-
-# Every translation job takes this lock: runs never overlap, so two runs cannot race
-# on the same translation rows.
-JOB_LOCK = "update_all_translations"
 
 
 @dataclass(frozen=True)
@@ -62,18 +57,10 @@ def request_update(lang: str | None) -> int | None:
     Returns the job id, or None when a job for that language is already waiting: it has not
     read the catalogue yet, so it will apply what was just written.
     """
-    from plandeploy.jobs.translations import update_all_translations
-
     kwargs = {"lang": lang} if lang else {}
-    try:
-        # A savepoint: a queueing-lock conflict must not abort the caller's transaction.
-        with transaction.atomic():
-            return queue.defer(
-                update_all_translations,
-                lock=JOB_LOCK,
-                queueing_lock=f"update_all_translations:{lang or '*'}",
-                **kwargs,
-            )
-    except procrastinate_exceptions.AlreadyEnqueued:
+    job_id = taskdefs.update_all_translations.defer_unless_queued(
+        f"update_all_translations:{lang or '*'}", **kwargs
+    )
+    if job_id is None:
         logger.info("update_all_translations for %s is already waiting", lang or "all languages")
-        return None
+    return job_id

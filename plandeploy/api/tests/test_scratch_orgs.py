@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 from django.db import connections
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from plandeploy import queue
+from plandeploy import queue, taskdefs
 from plandeploy.api.tests.helpers import deferred
 from plandeploy.catalog.tests import factories
 from plandeploy.runs.models import ScratchOrg
@@ -67,7 +68,7 @@ def test_503_when_queue_is_full(client):
     plan = factories.plan(supported_orgs="Scratch")
     with override_settings(MAX_QUEUE_LENGTH=queue.queue_length("default") + 2):
         for _ in range(2):
-            queue.defer("ping", queue="default")
+            replace(taskdefs.ping, queue="default").defer()
         response = _post(client, plan)
     assert response.status_code == 503
     assert response.json() == {"detail": "Queue is overfull. Try again later."}

@@ -11,6 +11,7 @@ import pytest
 from django.db import connection, connections, transaction
 from procrastinate.contrib.django import app
 
+from plandeploy import taskdefs
 from plandeploy.jobs.enqueuer import enqueue_pending
 from plandeploy.runs import services
 from plandeploy.runs.models import CANCELED_MESSAGE, Job, PreflightResult, Status
@@ -216,9 +217,8 @@ def test_enqueue_jobs_schedule_runs_the_enqueuer_sweep():
     assert periodic["enqueue_jobs"].task.queue == "short"
     job = Job.objects.create(plan=publish_plan(), org_id="00Dsweep0000000001")
     # What the schedule defers: the sweep, with procrastinate's timestamp argument.
-    from plandeploy import queue
 
-    queue.defer("enqueuer_job", queue="short", timestamp=0)
+    taskdefs.enqueuer_job.defer(timestamp=0)
     run_worker_until_idle(queues=("short",))
     assert Job.objects.get(pk=job.pk).enqueued_at is not None
 
@@ -226,13 +226,12 @@ def test_enqueue_jobs_schedule_runs_the_enqueuer_sweep():
 def test_queued_runs_do_not_hold_back_short_tasks():
     """W12: with every slot taken, the next free one goes to a waiting short task (enqueuer,
     maintenance) before the next plan run."""
-    from plandeploy import queue
     from plandeploy.jobs.models import PingRecord
 
     plan = publish_plan()
     jobs = [new_job(plan, local_user()) for _ in range(2)]
     enqueue_pending()
-    queue.defer("ping", queue="short", token="after-the-runs")
+    taskdefs.ping.defer(token="after-the-runs")
     run_worker_until_idle(queues=("default", "short"), concurrency=1)
     pinged = PingRecord.objects.get(token="after-the-runs").received_at
     started = [Job.objects.get(pk=job.pk).started_at for job in jobs]

@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from plandeploy import hashids, queue
+from plandeploy import hashids, taskdefs
 from plandeploy.accounts.models import FullOrgType, OrgConnection, User
 from plandeploy.catalog.models import Plan
 from plandeploy.jobs import maintenance
@@ -115,7 +115,7 @@ def test_job_that_waited_in_the_queue_is_timed_from_when_it_began(plan, now):
 def test_job_still_waiting_in_the_queue_is_left_alone_but_a_lost_one_is_canceled(plan, now):
     waiting = job(plan, enqueued_at=now - 2 * DEAD_AFTER)
     Job.objects.filter(pk=waiting.pk).update(
-        job_id=queue.defer("run_flows_job", queue="default", job_pk=waiting.pk)
+        job_id=taskdefs.run_flows_job.defer(job_pk=waiting.pk)
     )
     lost = job(plan, enqueued_at=now - 2 * DEAD_AFTER, job_id=987654321)
 
@@ -127,7 +127,7 @@ def test_job_still_waiting_in_the_queue_is_left_alone_but_a_lost_one_is_canceled
 
 def test_dead_job_whose_queue_row_is_still_running_gets_an_abort_request(plan, now):
     stuck = job(plan, enqueued_at=now - DEAD_AFTER, started_at=now - DEAD_AFTER)
-    queue_id = queue.defer("run_flows_job", queue="default", job_pk=stuck.pk)
+    queue_id = taskdefs.run_flows_job.defer(job_pk=stuck.pk)
     Job.objects.filter(pk=stuck.pk).update(job_id=queue_id)
     with connection.cursor() as cursor:
         cursor.execute("UPDATE procrastinate_jobs SET status = 'doing' WHERE id = %s", [queue_id])

@@ -18,7 +18,7 @@ from django.core.management import CommandError, call_command
 from django.db import connections
 from django.utils import timezone
 
-from plandeploy import queue
+from plandeploy import queue, taskdefs
 from plandeploy.accounts.models import OrgConnection, User
 from plandeploy.catalog.models import Plan
 from plandeploy.jobs.maintenance import run_cleanup_user_data, run_expire_preflight_results
@@ -170,7 +170,7 @@ def test_cron_schedule_null_disables_cleanup_in_the_worker():
 def test_averages_run_through_the_worker_on_the_default_queue(plan):
     completed(plan, [90] * settings.MINIMUM_JOBS_FOR_AVERAGE, timezone.now())
     # What the daily schedule defers: procrastinate passes the tick's timestamp.
-    queue.defer("calculate_average_plan_runtimes", queue="default", timestamp=0)
+    taskdefs.calculate_average_plan_runtimes.defer(timestamp=0)
     assert queue.queue_length("default") == 1
     run_worker_until_idle(queues=("default",))
     assert Plan.objects.get(pk=plan.pk).calculated_average_duration == 90
@@ -181,8 +181,8 @@ def test_cleanup_deferred_by_name_runs_in_the_worker(plan):
     dead = job(plan, enqueued_at=now - DEAD_AFTER - timedelta(minutes=1),
                started_at=now - DEAD_AFTER - timedelta(minutes=1))
     idle = User.objects.create(username="idle", last_login=now - timedelta(days=400))
-    queue.defer("cleanup_user_data", queue="short", timestamp=0)
-    queue.defer("expire_preflight_results", queue="short", timestamp=0)
+    taskdefs.cleanup_user_data.defer(timestamp=0)
+    taskdefs.expire_preflight_results.defer(timestamp=0)
     run_worker_until_idle(queues=("short",))
     dead.refresh_from_db()
     assert dead.status == Status.CANCELED
