@@ -93,12 +93,9 @@ def load_main(args: argparse.Namespace) -> None:
 
 
 def setup() -> None:
-    from plandeploy import cli
+    from plandeploy import bootstrap
 
-    cli._home()
-    cli._setup_django()
-    cli.prepare_database(progress=False)
-    cli._migrate(verbose=False)
+    bootstrap.start(progress=False)
 
 
 def prepare_plan():

@@ -8,9 +8,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from plandeploy.bootstrap import SAMPLE_PRODUCT
 from plandeploy.flowrunner import FlowRunner, OrgInput, RunSpec, StepInput
 
-SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample-product"
+SAMPLE = SAMPLE_PRODUCT
 
 
 def rss_mb() -> float:

@@ -58,12 +58,9 @@ def ms_summary(name: str, seconds: list[float]) -> str:
 
 
 def setup() -> None:
-    from plandeploy import cli
+    from plandeploy import bootstrap
 
-    cli._home()
-    cli._setup_django()
-    cli.prepare_database(progress=False)
-    cli._migrate(verbose=False)
+    bootstrap.start(progress=False)
 
 
 def publish_one_step_plan():
@@ -367,6 +364,7 @@ def children_of(pid: int) -> list[int]:
 
 
 def memory_and_child_start(pings: int) -> None:
+    from plandeploy import bootstrap
     from plandeploy.flowrunner import FlowRunner, OrgInput, RunSpec, StepInput
 
     print("\n3. Idle worker memory and per-run child start")
@@ -390,7 +388,7 @@ def memory_and_child_start(pings: int) -> None:
             times = []
             for n in range(pings):
                 spec = RunSpec(
-                    kind="flow", repo_dir=str(REPO_ROOT / "examples" / "sample-product"),
+                    kind="flow", repo_dir=str(bootstrap.SAMPLE_PRODUCT),
                     steps=[StepInput("s1", "1", "Settings", STEP["task_class"],
                                      STEP["task_config"])],
                     org=OrgInput("local", "00D000000000001AAA", workspace=f"{tmp}/ws{n}"),

@@ -3,80 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import atexit
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
-from urllib.parse import urlsplit
+
+from plandeploy import bootstrap, embedded_db
+from plandeploy.bootstrap import CommandError, home, prepare_database, say, setup_django
+
+# The name cmd_worker calls.
+_setup_django = setup_django
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-
-
-class CommandError(Exception):
-    """A failure the user can act on; printed without a traceback, exit code 2."""
-
-
-def say(message: str) -> None:
-    print(f"plandeploy: {message}", flush=True)
-
-
-def _home() -> Path:
-    home = Path(os.environ.get("PLANDEPLOY_HOME", ".plandeploy")).resolve()
-    # Children and later imports of settings must agree on one absolute state directory.
-    os.environ["PLANDEPLOY_HOME"] = str(home)
-    return home
-
-
-def prepare_database(*, progress: bool = True) -> bool:
-    """Make the database reachable before Django starts; True if this process started it."""
-    url = os.environ.get("DATABASE_URL", "")
-    if url:
-        _check_reachable(url)
-        return False
-    from plandeploy import embedded_db
-
-    database = embedded_db.for_home(_home())
-    try:
-        started = database.start(progress=say if progress else (lambda _m: None))
-    except embedded_db.EmbeddedDatabaseError as exc:
-        raise CommandError(str(exc)) from exc
-    if started:
-        # This process owns the server: it stops it on the way out, other processes only attach.
-        atexit.register(database.stop)
-    return started
-
-
-def _check_reachable(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
-    try:
-        with psycopg.connect(url, connect_timeout=5):
-            pass
-    except psycopg.OperationalError as exc:
-        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        reason = reason or type(exc).__name__
-        raise CommandError(
-            f"cannot reach the database at {where} (from DATABASE_URL): {reason}"
-        ) from None
-
-
-def _setup_django() -> None:
-    _home()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plandeploy.settings")
-    import django
-    from django.core.exceptions import ImproperlyConfigured
-
-    try:
-        django.setup()
-    except ImproperlyConfigured as exc:
-        raise CommandError(f"configuration error: {exc}") from None
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -92,26 +33,9 @@ def _check_port_free(host: str, port: int) -> None:
             ) from None
 
 
-def _migrate(verbose: bool) -> None:
-    from django.core.management import call_command
-    from django.db import connection
-    from django.db.migrations.executor import MigrationExecutor
-
-    pending = MigrationExecutor(connection).migration_plan(
-        MigrationExecutor(connection).loader.graph.leaf_nodes()
-    )
-    if pending:
-        say(f"applying {len(pending)} database migrations ...")
-        call_command("migrate", interactive=False, verbosity=1 if verbose else 0)
-        say("migrations applied")
-
-
 def cmd_up(args: argparse.Namespace) -> int:
     _check_port_free(args.host, args.port)
-    _home()
-    _setup_django()
-    prepare_database()
-    _migrate(verbose=True)
+    bootstrap.start(verbose_migrate=True)
 
     base = [sys.executable, "-m", "plandeploy.cli"]
     children = [
@@ -163,7 +87,7 @@ def _supervise(children: list[subprocess.Popen]) -> int:
 
 def cmd_web(args: argparse.Namespace) -> int:
     _check_port_free(args.host, args.port)
-    _setup_django()
+    setup_django()
     prepare_database(progress=False)
     import uvicorn
 
@@ -202,7 +126,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_manage(args: argparse.Namespace) -> int:
-    _setup_django()
+    setup_django()
     prepare_database(progress=True)
     from django.core.management import execute_from_command_line
 
@@ -211,11 +135,9 @@ def cmd_manage(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from plandeploy import embedded_db
-
     if os.environ.get("DATABASE_URL"):
         raise CommandError("DATABASE_URL is set: there is no embedded database to manage")
-    database = embedded_db.for_home(_home())
+    database = embedded_db.for_home(home())
     if args.action == "start":
         started = database.start(progress=say)
         say("started" if started else "already running")
@@ -231,6 +153,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    # Only the demo needs an HTTP client and progress bars: the other commands start without.
     from plandeploy import demo
 
     return demo.run(args)

@@ -1,9 +1,9 @@
 """`plandeploy demo`: the sample product installed end to end through the HTTP API and a worker.
 
-On the embedded database it starts a web server and a worker (subprocesses), publishes
-examples/sample-product through the admin API, signs a demo user in, connects a local org,
-runs the preflight, then the plan, showing a progress bar per step, and exits 0 when the
-installation completed. Running it again reuses the published product and the demo org.
+On the embedded database it starts a web server and a worker (subprocesses), publishes the
+sample product shipped in the package through the admin API, signs a demo user in, connects a
+local org, runs the preflight, then the plan, showing a progress bar per step, and exits 0 when
+the installation completed. Running it again reuses the published product and the demo org.
 """
 
 from __future__ import annotations
@@ -14,14 +14,23 @@ import logging
 import os
 import re
 import secrets
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = REPO_ROOT / "examples" / "sample-product"
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, TextColumn
+from rich.progress import Progress as Bars
+
+from plandeploy import bootstrap
+from plandeploy.bootstrap import say
+
 ADMIN_USERNAME = "demo-admin"
 DEMO_USERNAME = "demo"
 BAR_WIDTH = 24
@@ -33,61 +42,62 @@ class DemoError(Exception):
 
 
 def run(args: argparse.Namespace) -> int:
-    from plandeploy import cli
-
     started = time.monotonic()
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    cli._home()
-    cli._setup_django()
-    cli.prepare_database()
-    cli._migrate(verbose=False)
+    bootstrap.start()
+    sample = _copy_sample(bootstrap.home())
     port = args.port or _free_port()
     base_url = f"http://127.0.0.1:{port}"
     services = _start_services(port)
     try:
         _wait_for_web(base_url, services)
         demo = Demo(base_url)
-        plan = demo.publish()
+        plan = demo.publish(sample)
         demo.sign_in()
         demo.connect_org()
         preflight = demo.run_preflight(plan)
         status = demo.run_plan(plan, preflight)
     except DemoError as exc:
-        cli.say(f"demo failed: {exc}")
+        say(f"demo failed: {exc}")
         return 1
     finally:
         _stop_services(services)
-    cli.say(f"demo finished in {time.monotonic() - started:.1f} s: the installation is {status}")
+    say(f"demo finished in {time.monotonic() - started:.1f} s: the installation is {status}")
     return 0 if status == "complete" else 1
 
 
 # -- processes ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    import socket
+def _copy_sample(home: Path) -> Path:
+    """The sample product copied into the state directory, where the demo may write.
 
+    Running it from the installed package would fail wherever site-packages is read-only.
+    """
+    target = home / "sample-product"
+    shutil.copytree(bootstrap.SAMPLE_PRODUCT, target, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", ".cci"))
+    return target
+
+
+def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
 def _start_services(port: int) -> list[subprocess.Popen]:
-    from plandeploy import cli
-
     base = [sys.executable, "-m", "plandeploy.cli"]
-    cli.say(f"starting a web server on port {port} and a worker")
+    say(f"starting a web server on port {port} and a worker")
     # The services' own logs would interleave with the progress bars.
     env = {**os.environ, "LOG_LEVEL": os.environ.get("DEMO_LOG_LEVEL", "WARNING")}
     return [
-        subprocess.Popen([*base, "web", "--port", str(port)], cwd=REPO_ROOT, env=env),
-        subprocess.Popen([*base, "worker", "--concurrency", "2"], cwd=REPO_ROOT, env=env),
+        subprocess.Popen([*base, "web", "--port", str(port)], env=env),
+        subprocess.Popen([*base, "worker", "--concurrency", "2"], env=env),
     ]
 
 
 def _wait_for_web(base_url: str, services: list[subprocess.Popen]) -> None:
-    import httpx
-
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for process in services:
@@ -103,8 +113,6 @@ def _wait_for_web(base_url: str, services: list[subprocess.Popen]) -> None:
 
 
 def _stop_services(services: list[subprocess.Popen]) -> None:
-    import signal
-
     for process in services:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -121,8 +129,6 @@ def _stop_services(services: list[subprocess.Popen]) -> None:
 
 class Demo:
     def __init__(self, base_url: str) -> None:
-        import httpx
-
         self.base_url = base_url
         self.admin = httpx.Client(base_url=base_url, timeout=30,
                                   headers={"Authorization": f"Token {_admin_token()}"})
@@ -131,16 +137,15 @@ class Demo:
 
     # -- publishing -------------------------------------------------------------------------
 
-    def publish(self) -> dict[str, Any]:
+    def publish(self, sample: Path) -> dict[str, Any]:
         """Publish the sample product through the admin API; what exists already is reused
         (a re-run, or a run that stopped half-way), so publishing is idempotent."""
-        from plandeploy import cli
         from plandeploy.catalog.models import Plan, PlanTemplate, Product, ProductCategory, Version
 
-        data = json.loads((SAMPLE / "plan.json").read_text())
+        data = json.loads((sample / "plan.json").read_text())
         product_data, version_data = data["product"], data["version"]
         plan_data = data["plans"][0]
-        cli.say("publishing the sample product through the admin API")
+        say("publishing the sample product through the admin API")
         category = self._ensure(
             "productcategory", ProductCategory.objects.filter(translations__title="Samples"),
             {"title": "Samples"},
@@ -151,7 +156,7 @@ class Demo:
                 "title": product_data["title"],
                 "description": product_data.get("description", ""),
                 "category": category["url"],
-                "repo_url": str(SAMPLE),
+                "repo_url": str(sample),
                 "slug": product_data["slug"],
             },
         )
@@ -231,8 +236,6 @@ class Demo:
 
     def sign_in(self) -> None:
         """Sign the demo user in on the sign-in page; the API then uses that session."""
-        from plandeploy import cli
-
         password = _demo_user_password()
         page = self.user.get("/accounts/login/")
         _expect(page, 200, "open the sign-in page")
@@ -246,43 +249,37 @@ class Demo:
             raise DemoError(f"sign-in failed (HTTP {response.status_code})")
         self.user.headers["X-CSRFToken"] = self.user.cookies.get("csrftoken", "")
         self.user.headers["Referer"] = f"{self.base_url}/"
-        cli.say(f"signed in as {DEMO_USERNAME!r}")
+        say(f"signed in as {DEMO_USERNAME!r}")
 
     def _csrf(self, page: str) -> str:
         match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
         return match.group(1) if match else self.user.cookies.get("csrftoken", "")
 
     def connect_org(self) -> None:
-        from plandeploy import cli
-
         response = self.user.post("/api/orgs/connect/", json={"name": "Demo org"})
         _expect(response, 201, "connect a local org")
         self.org_id = response.json()["org_id"]
-        cli.say(f"connected the local org {response.json()['org_name']!r}")
+        say(f"connected the local org {response.json()['org_name']!r}")
 
     def run_preflight(self, plan: dict[str, Any]) -> dict[str, Any]:
-        from plandeploy import cli
-
         path = f"/api/plans/{plan['id']}/preflight/"
         _expect(self.user.post(path), 201, "start the preflight checks")
-        cli.say("running the preflight checks ...")
+        say("running the preflight checks ...")
         preflight = _poll(lambda: self.user.get(path).json(), "the preflight checks")
         names = {step["id"]: step["name"] for step in plan.get("steps") or []}
         for key, entries in (preflight.get("results") or {}).items():
             for entry in entries:
                 where = "plan" if key == "plan" else names.get(key, key)
-                cli.say(f"  preflight {entry['status']}: {where}: {entry.get('message') or ''}")
+                say(f"  preflight {entry['status']}: {where}: {entry.get('message') or ''}")
         if preflight["status"] != "complete" or not preflight["is_ready"]:
             raise DemoError(
                 f"the preflight ended {preflight['status']} with "
                 f"{preflight.get('error_count', 0)} error(s)"
             )
-        cli.say(f"preflight complete: {preflight['warning_count']} warning(s), no errors")
+        say(f"preflight complete: {preflight['warning_count']} warning(s), no errors")
         return preflight
 
     def run_plan(self, plan: dict[str, Any], preflight: dict[str, Any]) -> str:
-        from plandeploy import cli
-
         steps = plan.get("steps") or []
         results = preflight.get("results") or {}
         selected = [
@@ -292,76 +289,65 @@ class Demo:
         response = self.user.post("/api/jobs/", json={"plan": plan["id"], "steps": selected})
         _expect(response, 201, "start the installation")
         job_id = response.json()["id"]
-        cli.say(f"installing {plan['title']!r} (job {job_id}) ...")
+        say(f"installing {plan['title']!r} (job {job_id}) ...")
         progress = Progress(steps, selected)
-        job = _poll(lambda: self.user.get(f"/api/jobs/{job_id}/").json(),
-                    "the installation", on_update=progress.show)
-        progress.show(job, final=True)
+        try:
+            job = _poll(lambda: self.user.get(f"/api/jobs/{job_id}/").json(),
+                        "the installation", on_update=progress.show)
+        finally:
+            progress.bars.stop()  # on a pipe, this prints the last state of the bars
         if job["status"] != "complete":
             detail = next(
                 (e.get("message") for entries in job["results"].values() for e in entries
                  if e.get("status") == "error"), None,
             )
-            cli.say(f"the installation ended {job['status']}" + (f": {detail}" if detail else ""))
+            say(f"the installation ended {job['status']}" + (f": {detail}" if detail else ""))
         return job["status"]
 
 
 class Progress:
-    """A bar per step, redrawn in place on a terminal, printed on change otherwise."""
+    """A rich progress bar per step: redrawn in place on a terminal, printed once otherwise."""
 
     def __init__(self, steps: list[dict[str, Any]], selected: list[str]) -> None:
         self.steps = steps
         self.selected = set(selected)
         self.started: dict[str, float] = {}
         self.finished: dict[str, float] = {}
-        self.tty = sys.stdout.isatty()
-        self.drawn = 0
-        self.last_lines: list[str] = []
+        width = max((len(step["name"]) for step in steps), default=10) + 4
+        self.bars = Bars(
+            TextColumn("  {task.description}"), BarColumn(bar_width=BAR_WIDTH),
+            TextColumn("{task.fields[label]}"),
+            # Wide enough on a pipe too, where rich would otherwise assume 80 columns.
+            console=Console(width=max(80, width + BAR_WIDTH + 24)), auto_refresh=False,
+        )
+        self.tasks = [
+            self.bars.add_task(f"{index}. {step['name']:<{width - 4}}", total=1, label="")
+            for index, step in enumerate(steps, 1)
+        ]
+        self.bars.start()
 
-    def show(self, job: dict[str, Any], final: bool = False) -> None:
+    def show(self, job: dict[str, Any]) -> None:
         now = time.monotonic()
-        lines = []
-        width = max((len(step["name"]) for step in self.steps), default=10)
-        for index, step in enumerate(self.steps, 1):
-            entry = (job.get("results") or {}).get(step["id"], [{}])[0]
-            state = entry.get("status")
-            if step["id"] in job.get("results", {}):
+        results = job.get("results") or {}
+        for task, step in zip(self.tasks, self.steps, strict=True):
+            state = (results.get(step["id"]) or [{}])[0].get("status")
+            if step["id"] in results:
                 self.started.setdefault(step["id"], now)
             if state:
                 self.finished.setdefault(step["id"], now)
+            total, completed, label = 1, 0, "waiting" if job["status"] == "started" else "-"
             if step["id"] not in self.selected:
-                bar, label = " " * BAR_WIDTH, "skipped"
+                label = "skipped"
             elif state:
-                bar, label = "#" * BAR_WIDTH, state
+                completed, label = 1, state
                 elapsed = self.finished[step["id"]] - self.started.get(step["id"], now)
                 if elapsed >= 0.1:
                     label = f"{state} ({elapsed:.1f} s)"
             elif step["id"] in self.started:
-                # Steps report no percentage: the bar fills with time, never quite to the end.
-                elapsed = now - self.started[step["id"]]
-                filled = min(BAR_WIDTH - 1, int(BAR_WIDTH * (1 - 1 / (1 + elapsed / 3))))
-                bar, label = "#" * filled + ">" + " " * (BAR_WIDTH - filled - 1), "running"
-                if job["status"] != "started":
-                    label = "stopped"
-            else:
-                bar, label = "." * BAR_WIDTH, "waiting" if job["status"] == "started" else "-"
-            lines.append(f"  {index}. {step['name']:<{width}} [{bar}] {label}")
-        if self.tty:
-            if self.drawn:
-                sys.stdout.write(f"\x1b[{self.drawn}F")
-            sys.stdout.write("".join(f"\x1b[2K{line}\n" for line in lines))
-            sys.stdout.flush()
-            self.drawn = len(lines)
-        elif self._changed(lines) or (final and not self.last_lines):
-            print("\n".join(lines), flush=True)
-        self.last_lines = lines
-
-    def _changed(self, lines: list[str]) -> bool:
-        # On a pipe, print only when a step changes state (not for every bar movement).
-        def states(rows: list[str]) -> list[str]:
-            return [row.rsplit("]", 1)[-1].split("(")[0].strip() for row in rows]
-
-        return states(lines) != states(self.last_lines)
+                # Steps report no percentage: an indeterminate bar pulses while one runs.
+                total, label = None, "running" if job["status"] == "started" else "stopped"
+            self.bars.update(task, total=total, completed=completed, label=label)
+        self.bars.refresh()
 
 
 def _poll(read, what: str, on_update=None) -> dict[str, Any]:
@@ -409,13 +395,3 @@ def _demo_user_password() -> str:
     user.save(update_fields=["password"])
     return password
 
-
-def main() -> int:  # pragma: no cover - `python -m plandeploy.demo`
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=0)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plandeploy.settings")
-    return run(parser.parse_args())
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from plandeploy.bootstrap import SAMPLE_PRODUCT
 from plandeploy.flowrunner import FlowRunner, OrgInput, RunSpec, StepInput
 
-SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sample-product"
+SAMPLE = SAMPLE_PRODUCT
 ORG_ID = "00D1F0000009GpnUAE"
 USERNAME = "admin@sample-org.example"
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from plandeploy.accounts.models import FullOrgType, OrgConnection, OrgType, User
+from plandeploy.bootstrap import SAMPLE_PRODUCT
 from plandeploy.catalog.models import (
     Plan,
     PlanTemplate,
@@ -22,7 +23,7 @@ from plandeploy.catalog.models import (
     Version,
 )
 
-SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sample-product"
+SAMPLE = SAMPLE_PRODUCT
 _ALNUM = string.ascii_letters + string.digits
 
 
