@@ -4,12 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint up clean
+.PHONY: setup demo test lint up clean lock
 
-$(STAMP): pyproject.toml
+# Every install takes its versions from constraints.txt, so CI and developers test the same set.
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing plandeploy and its dependencies into $(VENV) (first run takes a few minutes) ..."
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[test]'
+	$(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+# Refresh constraints.txt: upgrade within pyproject.toml's bounds, then record what got installed.
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q --upgrade --upgrade-strategy eager -e '.[test]'
+	$(BIN)/python -m pip list --disable-pip-version-check --format=freeze --exclude-editable \
+		| grep -viE '^(pip|setuptools|wheel|plandeploy)==' > constraints.txt
 	@touch $(STAMP)
 
 setup: $(STAMP)
