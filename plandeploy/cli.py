@@ -43,7 +43,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         subprocess.Popen([*base, "worker", "--concurrency", str(args.concurrency)]),
     ]
     url = f"http://{args.host}:{args.port}"
-    say(f"web on {url}/ (API {url}/api/, admin {url}/admin/, health {url}/healthz)")
+    say(f"web on {url}/ (API {url}/api/, admin {url}/admin/, readiness {url}/readyz)")
     say("worker on queues default and short")
     say("create an admin user with: plandeploy manage createsuperuser")
     say("press Ctrl-C to stop")

@@ -186,8 +186,10 @@ WORKER_HEARTBEAT_SECONDS = env.float("WORKER_HEARTBEAT_SECONDS", default=5)
 STALLED_WORKER_SECONDS = env.float("STALLED_WORKER_SECONDS", default=20)
 WORKER_POLLING_SECONDS = env.float("WORKER_POLLING_SECONDS", default=0.5)
 MAX_QUEUE_LENGTH = env.int("MAX_QUEUE_LENGTH", default=15)
+# /readyz fails without a live worker: a web process alone would accept runs nobody starts.
+READY_REQUIRES_WORKER = env.bool("READY_REQUIRES_WORKER", default=True)
 
-# Lifetimes named by the seed, and the retention rules around them.
+# How long tokens, preflights, users and errors stay valid or kept.
 TOKEN_LIFETIME_MINUTES = env.int("TOKEN_LIFETIME_MINUTES", default=10)
 PREFLIGHT_LIFETIME_MINUTES = env.int("PREFLIGHT_LIFETIME_MINUTES", default=10)
 API_TOKEN_EXPIRE_AFTER_DAYS = env.int("API_TOKEN_EXPIRE_AFTER_DAYS", default=30)

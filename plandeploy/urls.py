@@ -1,4 +1,4 @@
-"""URL map: the public API, the admin API and site, sign-in, schema and health."""
+"""URL map: the public API, the admin API and site, sign-in, schema, health and metrics."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -6,10 +6,11 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from plandeploy.api.errors import json_not_found
-from plandeploy.health import healthz
+from plandeploy.health import healthz, readyz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/", include("plandeploy.api.urls")),
     path("admin/rest/translations/", include("plandeploy.translations.urls")),

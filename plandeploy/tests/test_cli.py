@@ -76,7 +76,7 @@ def _wait_healthy(port: int, timeout: float = 90) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            body = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json()
+            body = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).json()
             if body.get("workers"):
                 return body
         except httpx.HTTPError:
