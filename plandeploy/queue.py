@@ -347,3 +347,42 @@ def worker_heartbeats() -> tuple[int, float | None]:
         )
         workers, age = cursor.fetchone()
     return workers, (float(age) if age is not None else None)
+
+
+def queue_stats() -> dict[str, dict[str, float | None]]:
+    """Per queue: jobs `waiting` (due, not yet started), `running`, and the age in seconds of
+    the oldest waiting job (`oldest_waiting_seconds`, None when none waits). One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT j.queue_name,
+                   count(*) FILTER (WHERE j.status = 'todo'),
+                   count(*) FILTER (WHERE j.status = 'doing'),
+                   EXTRACT(EPOCH FROM now() - min(COALESCE(j.scheduled_at, d.at))
+                                              FILTER (WHERE j.status = 'todo'))
+              FROM procrastinate_jobs j
+              LEFT JOIN procrastinate_events d ON d.job_id = j.id AND d.type = 'deferred'
+             WHERE j.status = 'doing'
+                OR (j.status = 'todo' AND (j.scheduled_at IS NULL OR j.scheduled_at <= now()))
+             GROUP BY j.queue_name
+            """
+        )
+        return {
+            name: {"waiting": waiting, "running": running,
+                   "oldest_waiting_seconds": float(age) if age is not None else None}
+            for name, waiting, running, age in cursor.fetchall()
+        }
+
+
+def last_periodic_successes() -> dict[str, float]:
+    """Per schedule name (periodic id): when a run of it last succeeded, as a Unix time."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT p.periodic_id, EXTRACT(EPOCH FROM max(e.at))
+              FROM procrastinate_periodic_defers p
+              JOIN procrastinate_events e ON e.job_id = p.job_id AND e.type = 'succeeded'
+             GROUP BY p.periodic_id
+            """
+        )
+        return {name: float(at) for name, at in cursor.fetchall()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -188,6 +189,16 @@ WORKER_POLLING_SECONDS = env.float("WORKER_POLLING_SECONDS", default=0.5)
 MAX_QUEUE_LENGTH = env.int("MAX_QUEUE_LENGTH", default=15)
 # /readyz fails without a live worker: a web process alone would accept runs nobody starts.
 READY_REQUIRES_WORKER = env.bool("READY_REQUIRES_WORKER", default=True)
+
+# /metrics answers a matching bearer token, or clients in these networks (default: loopback).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+try:
+    METRICS_ALLOWED_SUBNETS = [
+        ipaddress.ip_network(net, strict=False)
+        for net in env.list("METRICS_ALLOWED_SUBNETS", default=["127.0.0.1/32", "::1/128"])
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_SUBNETS: {exc}") from exc
 
 # How long tokens, preflights, users and errors stay valid or kept.
 TOKEN_LIFETIME_MINUTES = env.int("TOKEN_LIFETIME_MINUTES", default=10)

@@ -7,10 +7,12 @@ from drf_spectacular.views import SpectacularAPIView
 
 from plandeploy.api.errors import json_not_found
 from plandeploy.health import healthz, readyz
+from plandeploy.metrics import metrics
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/", include("plandeploy.api.urls")),
     path("admin/rest/translations/", include("plandeploy.translations.urls")),
