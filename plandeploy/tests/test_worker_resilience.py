@@ -1,4 +1,4 @@
-"""A worker outlives database errors in its periodic deferrer (real worker process, real PostgreSQL)."""
+"""A worker outlives database errors in its periodic deferrer (real worker, real PostgreSQL)."""
 
 from __future__ import annotations
 
