@@ -24,16 +24,26 @@ class QueueFull(Exception):
     """The queue already holds MAX_QUEUE_LENGTH waiting jobs."""
 
 
+def ensure_available() -> None:
+    """Raises ScratchOrgsDisabled when this site creates no scratch orgs (checked first)."""
+    if not settings.SCRATCH_ORGS_ENABLED:
+        raise ScratchOrgsDisabled()
+
+
+def ensure_plan_supports(plan: Plan, user) -> None:
+    """Raises services.PlanNotAllowed or ScratchOrgsUnsupported."""
+    services.check_may_install(plan, user)
+    if plan.supported_orgs not in (SupportedOrgs.SCRATCH, SupportedOrgs.BOTH):
+        raise ScratchOrgsUnsupported()
+
+
 def request_scratch_org(*, plan: Plan, user, email: str) -> ScratchOrg:
     """Insert a `started` scratch org for `plan` and defer its creation.
 
     Raises ScratchOrgsDisabled, services.PlanNotAllowed, ScratchOrgsUnsupported or QueueFull.
     """
-    if not settings.SCRATCH_ORGS_ENABLED:
-        raise ScratchOrgsDisabled()
-    services.check_may_install(plan, user)
-    if plan.supported_orgs not in (SupportedOrgs.SCRATCH, SupportedOrgs.BOTH):
-        raise ScratchOrgsUnsupported()
+    ensure_available()
+    ensure_plan_supports(plan, user)
     task = taskdefs.create_scratch_org
     with transaction.atomic():
         # One lock for count + insert: a burst cannot push the queue past its limit.

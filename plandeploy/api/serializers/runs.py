@@ -15,6 +15,7 @@ from plandeploy.api.serializers.fields import (
 )
 from plandeploy.catalog.markdown import render
 from plandeploy.catalog.models import Plan, Step, Version
+from plandeploy.runs import services
 from plandeploy.runs.models import Job, PreflightResult, ScratchOrg, Status
 
 
@@ -140,6 +141,14 @@ class JobCreateSerializer(serializers.Serializer):
     steps = HashIdRelatedField(queryset=Step.objects.all(), many=True)
     is_public = serializers.BooleanField(required=False, default=False)
     results = serializers.JSONField(required=False, default=dict)
+
+    def validate_plan(self, plan: Plan) -> Plan:
+        # A field error, so that it is reported together with the other fields' errors.
+        try:
+            services.check_may_install(plan, self.context["request"].user)
+        except services.PlanNotAllowed as refused:
+            raise serializers.ValidationError(str(refused)) from None
+        return plan
 
 
 class JobUpdateSerializer(serializers.Serializer):

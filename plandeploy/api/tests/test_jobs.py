@@ -93,6 +93,19 @@ def test_restricted_plan_and_product_are_refused(client):
     }
 
 
+def test_a_refused_plan_is_reported_with_the_other_field_errors(client):
+    client.force_authenticate(factories.user())
+    plan = factories.plan(visible_to=factories.allowed_list())
+    response = client.post("/api/jobs/", {"plan": plan.hashid, "steps": ["zzzzzzz"]},
+                           format="json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "plan": ["You are not allowed to install this plan."],
+        "steps": ['Invalid pk "zzzzzzz" - object does not exist.'],
+    }
+    assert not Job.objects.exists()
+
+
 def _non_field(response) -> list[str]:
     assert response.status_code == 400, response.json()
     return response.json()["non_field_errors"]

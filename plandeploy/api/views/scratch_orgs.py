@@ -35,10 +35,14 @@ class ScratchOrgActions:
         return self._scratch_org_post(request)
 
     def _scratch_org_post(self, request: Request) -> Response:
-        plan = self.get_object()
-        serializer = ScratchOrgSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        # The order of the checks decides which error a request with several faults gets:
+        # availability (501), the plan (404, 409), the body (400), the queue (503).
         try:
+            scratch_requests.ensure_available()
+            plan = self.get_object()
+            scratch_requests.ensure_plan_supports(plan, request.user)
+            serializer = ScratchOrgSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
             scratch_org = scratch_requests.request_scratch_org(
                 plan=plan, user=request.user, email=serializer.validated_data["email"]
             )
