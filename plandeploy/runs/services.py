@@ -10,7 +10,6 @@ from django.utils import timezone
 from plandeploy import queue, taskdefs
 from plandeploy.accounts.models import FullOrgType
 from plandeploy.catalog.models import ClickThroughAgreement, Plan, Step
-from plandeploy.jobs.enqueuer import defer_enqueuer
 from plandeploy.runs.models import CANCELED_MESSAGE, Job, PreflightResult, ScratchOrg, Status
 from plandeploy.runs.notify import notify
 from plandeploy.runs.status import transition
@@ -61,7 +60,7 @@ def create_job(
                 **org_fields,
             )
             job.steps.set(list(steps))
-            defer_enqueuer(job.pk)
+            taskdefs.enqueuer_job.defer_or_join(job_pk=job.pk)
             notify("ORG_CHANGED", "org", job.org_id)
     except IntegrityError as exc:
         if "job_one_running_per_org" not in str(exc):
