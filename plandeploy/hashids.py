@@ -21,12 +21,13 @@ def encode(pk: int) -> str:
 
 
 def encode_many(pks: Iterable[int]) -> list[str]:
-    """`encode` for many pks, about 3.5x faster (an org-token backlog is 100,000 users).
+    """`encode` for many pks, about 4x faster (an org-token backlog is 100,000 users).
 
     Always exactly `encode(pk)` (a test compares them). benchmarks/hashids.py, 100,000 ids
-    on the 2-core dev machine: `encode` one by one 1.7 s; `Sqids.encode` without a blocklist
-    1.3 s (most of the cost is building the padding); this function 0.5 s. A copy of sqids'
-    internals that read its private fields took 0.2 s: not worth depending on them.
+    on the shared 2-core dev machine: `encode` one by one 1.7 to 2.5 s; sqids' public
+    `encode` without a blocklist 1.3 s (most of its cost is building the padding); this
+    function 0.5 to 0.6 s. A copy of sqids' encoder that read its private fields took 0.2 s:
+    not worth depending on a library's internals.
     """
     encoder = _bulk_encoder()
     return [encoder(pk) for pk in pks]
