@@ -35,6 +35,7 @@ from plandeploy.flowrunner.types import (
     StepFinished,
     StepLog,
     StepStarted,
+    run_secrets,
 )
 from plandeploy.orgs.local import LocalOrgConfig
 from plandeploy.scrub import scrub
@@ -472,15 +473,7 @@ def child_main(
     threading.Thread(
         target=_watch_parent, args=(parent_pid, conn, cancel), name="watchdog", daemon=True
     ).start()
-    org = spec.org
-    secrets = [
-        *spec.secrets,
-        org.org_id,
-        org.access_token or "",
-        org.username or "",
-        org.instance_url or "",
-    ]
-    outbox = Outbox(conn, secrets, spec.log_flush_seconds)
+    outbox = Outbox(conn, run_secrets(spec.org, spec.secrets), spec.log_flush_seconds)
     _install_log_handler(outbox)
     try:
         _prepare_process(spec)

@@ -15,8 +15,10 @@ import pytest
 from django.db import connection
 
 from plandeploy.jobs.enqueuer import enqueue_pending
-from plandeploy.jobs.flows import end_stalled_runs, run_duration
 from plandeploy.runs import services
+from plandeploy.runs.execution import writer
+from plandeploy.runs.execution.base import run_duration
+from plandeploy.runs.execution.stalled import end_stalled_runs
 from plandeploy.runs.models import CANCELED_MESSAGE, INTERRUPTED_MESSAGE, Job, Status
 from plandeploy.runs.tests.factories import (
     clear_queue,
@@ -183,10 +185,8 @@ def test_a_step_end_is_written_with_the_next_step_start_or_the_end(events, monke
     TASK_COMPLETED) rides on the write that follows it. (The time-based writes, which
     bound how late that can be, are pushed out of the way: the count must not depend on
     how fast this machine is.)"""
-    from plandeploy.jobs import flows
-
-    monkeypatch.setattr(flows, "LOG_WRITE_SECONDS", 60.0)
-    monkeypatch.setattr(flows, "STEP_END_WRITE_SECONDS", 60.0)
+    monkeypatch.setattr(writer, "LOG_WRITE_SECONDS", 60.0)
+    monkeypatch.setattr(writer, "STEP_END_WRITE_SECONDS", 60.0)
     plan = publish_plan(steps=[step_data("1", COMMAND, command="echo one"),
                                step_data("2", COMMAND, command="echo two")])
     job = start_job(plan)

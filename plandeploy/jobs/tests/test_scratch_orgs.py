@@ -22,12 +22,7 @@ from plandeploy.api.tests.helpers import deferred
 from plandeploy.catalog.models import Version
 from plandeploy.catalog.tests import factories as catalog_factories
 from plandeploy.jobs import scratch_orgs
-from plandeploy.jobs.scratch_orgs import (
-    INTERRUPTED_MESSAGE,
-    delete_scratch_org,
-    request_deletion,
-    run_expire_scratch_orgs,
-)
+from plandeploy.jobs.scratch_orgs import delete_scratch_org
 from plandeploy.jobs.tests.scratch_support import (
     EMAIL,
     FAIL_STEP,
@@ -40,6 +35,8 @@ from plandeploy.jobs.tests.scratch_support import (
 )
 from plandeploy.orgs import scratch
 from plandeploy.runs.models import Job, PreflightResult, ScratchOrg, Status
+from plandeploy.runs.scratch_org_removal import request_deletion, run_expire_scratch_orgs
+from plandeploy.runs.scratch_orgs import CREATION_INTERRUPTED_MESSAGE
 from plandeploy.runs.tests.factories import clear_queue
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -177,7 +174,7 @@ def test_a_creation_that_died_midway_is_failed_and_removed_when_run_again(events
     assert not leftover.exists()
     assert not ScratchOrg.objects.filter(pk=org.pk).exists()
     (error,) = [e for e in events.collect() if e["type"] == "SCRATCH_ORG_ERROR"]
-    assert error["message"] == INTERRUPTED_MESSAGE
+    assert error["message"] == CREATION_INTERRUPTED_MESSAGE
 
 
 def test_a_creation_job_for_a_deleted_org_does_nothing():

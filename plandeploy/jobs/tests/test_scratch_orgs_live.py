@@ -17,7 +17,6 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from plandeploy.jobs.scratch_orgs import request_deletion
 from plandeploy.jobs.tests.scratch_support import (
     EMAIL,
     ERROR_CHECK,
@@ -26,6 +25,7 @@ from plandeploy.jobs.tests.scratch_support import (
     workspaces,
 )
 from plandeploy.runs.models import CANCELED_MESSAGE, Job, PreflightResult, ScratchOrg, Status
+from plandeploy.runs.scratch_org_removal import request_deletion
 from plandeploy.runs.tests.factories import clear_queue, step_data
 from plandeploy.testing.processes import (
     FAST_WORKER_TIMINGS,
