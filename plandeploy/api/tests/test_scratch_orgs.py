@@ -1,4 +1,4 @@
-"""POST/GET /api/plans/<id>/scratch_org/ (issue 5 / §2.3) and the session credential (W25)."""
+"""POST/GET /api/plans/<id>/scratch_org/ and its session credential (bound on its plan's page)."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def test_burst_of_30_never_queues_more_than_max():
 
 
 @pytest.mark.django_db
-def test_w25_query_parameter_binds_only_on_the_plans_page(client):
+def test_query_parameter_binds_only_on_the_plans_page(client):
     plan = factories.plan(supported_orgs="Scratch")
     other = factories.plan(supported_orgs="Scratch")
     org = ScratchOrg.objects.create(plan=plan)

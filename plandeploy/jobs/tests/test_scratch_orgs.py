@@ -113,7 +113,7 @@ def test_the_plans_duration_override_sets_the_expiry():
     destroy(org)
 
 
-def test_w15_the_org_is_built_from_the_version_commit_when_the_plan_has_none(tmp_path):
+def test_the_org_is_built_from_the_version_commit_when_the_plan_has_none(tmp_path):
     repo, (tagged, head) = git_product(tmp_path, [definition(marker="v1"),
                                                   definition(marker="head")])
     plan = scratch_plan(repo_url=str(repo))
@@ -212,7 +212,7 @@ def test_a_failed_installation_deletes_the_org_and_keeps_the_job(events):
 
 
 def test_a_canceled_installation_keeps_the_org():
-    """W4: a cancel is not a failure; the org stays for another try."""
+    """A cancel is not a failure: the org is not deleted, it stays for another try."""
     plan = scratch_plan(steps=[FAIL_STEP], preflight_checks=[])
     org = post(plan)
     run_default_only_until_job_exists(org)
