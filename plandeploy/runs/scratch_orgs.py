@@ -151,6 +151,8 @@ def _follow_up(org_pk: int, context: queue.JobContext | None) -> None:
     plan = org.plan
     steps = list(plan.steps.order_by("step_num_key"))
     if plan.requires_preflight:
+        # Not services.create_preflight: it defers a preflight_job, which another worker
+        # thread would run too; this preflight runs here, before the installation it gates.
         with transaction.atomic():
             preflight = PreflightResult.objects.create(
                 plan=plan, org_id=org.org_id, user=None,
