@@ -28,7 +28,7 @@ from plandeploy import queue, repos
 from plandeploy.orgs import scratch
 from plandeploy.runs import services
 from plandeploy.runs.execution.preflight_run import run_preflight
-from plandeploy.runs.models import PreflightResult, ScratchOrg, Status
+from plandeploy.runs.models import ScratchOrg, Status
 from plandeploy.runs.notify import notify
 from plandeploy.runs.scratch_org_removal import remove_scratch_orgs, request_deletion
 from plandeploy.runs.status import transition
@@ -151,18 +151,13 @@ def _follow_up(org_pk: int, context: queue.JobContext | None) -> None:
     plan = org.plan
     steps = list(plan.steps.order_by("step_num_key"))
     if plan.requires_preflight:
-        # Not services.create_preflight: it defers a preflight_job, which another worker
-        # thread would run too; this preflight runs here, before the installation it gates.
         with transaction.atomic():
-            preflight = PreflightResult.objects.create(
-                plan=plan, org_id=org.org_id, user=None,
-                # This task carries the run: a cancel of the preflight aborts it, and the
-                # crashed-worker sweep sees the run end with it.
-                job_id=context.job.id if context is not None and context.job else None,
+            preflight = services.create_preflight(
+                plan=plan, org_id=org.org_id,
+                carried_by=context.job.id if context is not None and context.job else None,
             )
             # Announced before it runs, so a client can follow it from the start.
             notify("PREFLIGHT_STARTED", "scratchorg", org.hashid, preflight=str(preflight.pk))
-            notify("ORG_CHANGED", "org", org.org_id)
         run_preflight(preflight.pk, context)
         preflight.refresh_from_db()
         if preflight.status != Status.COMPLETE or preflight.error_count:

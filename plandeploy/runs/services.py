@@ -300,13 +300,22 @@ def request_preflight(*, plan: Plan, user=None, scratch_org: ScratchOrg | None =
         return create_preflight(plan=plan, org_id=org_id, user=owner)
 
 
-def create_preflight(*, plan: Plan, org_id: str, user=None) -> PreflightResult:
-    """Insert the preflight and its preflight_job deferral in one transaction."""
+def create_preflight(
+    *, plan: Plan, org_id: str, user=None, carried_by: int | None = None
+) -> PreflightResult:
+    """Insert the preflight and its preflight_job deferral in one transaction.
+
+    `carried_by`: the id of the running queue job that runs this preflight itself (a
+    scratch org's first preflight, run before the installation it gates); nothing is
+    deferred, and a cancel of the preflight aborts that job.
+    """
     with transaction.atomic():
-        preflight = PreflightResult.objects.create(plan=plan, org_id=org_id, user=user)
-        job_id = taskdefs.preflight_job.defer(preflight_pk=preflight.pk)
-        PreflightResult.objects.filter(pk=preflight.pk).update(job_id=job_id)
-        preflight.job_id = job_id
+        preflight = PreflightResult.objects.create(
+            plan=plan, org_id=org_id, user=user, job_id=carried_by
+        )
+        if carried_by is None:
+            preflight.job_id = taskdefs.preflight_job.defer(preflight_pk=preflight.pk)
+            PreflightResult.objects.filter(pk=preflight.pk).update(job_id=preflight.job_id)
         notify("ORG_CHANGED", "org", org_id)
     return preflight
 
