@@ -8,8 +8,8 @@ preflights, 100,000 API tokens, 10,000 plans), then prints medians of --repeat r
   steady state   nothing due: each of the three jobs;
   backlog        100,000 org tokens, 100,000 idle users and 100,000 preflights due at once
                  (x scale), each sub-step timed, fresh rows made due for every repetition;
-  per-row        the same rules done the way the reference system does them (loop over the
-                 rows, one save and one notification per row; Django's collector for users),
+  per-row        the same rules done the naive way (loop over the rows, one save and one
+                 notification per row; Django's collector for users),
                  on a backlog of --per-row-fraction of that size, beside the set-based jobs
                  on an equal backlog, as a ratio.
 
@@ -259,7 +259,7 @@ def make_users_of(count: int) -> int:
 
 
 # ---------------------------------------------------------------------------------------
-# The per-row implementation (how the reference system does it), for the comparison
+# The naive per-row implementation, for the comparison
 
 
 def per_row_expire_tokens(now: datetime) -> int:
@@ -375,7 +375,7 @@ def main() -> None:
 
     from django.utils import timezone
 
-    from plandeploy.jobs import maintenance as m
+    from plandeploy.maintenance import batches, cleanup, services
 
     now = timezone.now()
     print(f"maintenance benchmark: scale {args.scale} -> " + ", ".join(
@@ -385,9 +385,9 @@ def main() -> None:
 
     # Steady state: a first run settles anything left over, then nothing may be due.
     runs = {
-        "cleanup_user_data": lambda: m.run_cleanup_user_data(now),
-        "expire_preflight_results": lambda: m.run_expire_preflight_results(now),
-        "calculate_average_plan_runtimes": m.run_calculate_average_plan_runtimes,
+        "cleanup_user_data": lambda: services.run_cleanup_user_data(now),
+        "expire_preflight_results": lambda: services.run_expire_preflight_results(now),
+        "calculate_average_plan_runtimes": services.run_calculate_average_plan_runtimes,
     }
     first_ms, first_counts = timed(runs["calculate_average_plan_runtimes"])
     print(f"\nfirst calculate_average_plan_runtimes (sets {sizes['plans']:,} plans): "
@@ -414,11 +414,11 @@ def main() -> None:
         make_tokens_due(*slices.take("tokens", backlog), now)
         make_users_idle(*slices.take("users", backlog), now)
         make_preflights_due(backlog, now)
-        steps = m.cleanup_steps(now)
-        with m._run("cleanup_user_data"):
+        steps = cleanup.cleanup_steps(now)
+        with batches.run_lock("cleanup_user_data"):
             ms_tokens, tokens = timed(steps["org_tokens_expired"])
             ms_users, users = timed(steps["users_deleted"])
-        ms_preflights, preflight_counts = timed(lambda: m.run_expire_preflight_results(now))
+        ms_preflights, preflight_counts = timed(lambda: services.run_expire_preflight_results(now))
         token_ms.append(ms_tokens)
         user_ms.append(ms_users)
         preflight_ms.append(ms_preflights)
@@ -426,7 +426,7 @@ def main() -> None:
         # The whole cleanup run on a fresh backlog of tokens and users together.
         make_tokens_due(*slices.take("tokens", backlog // 2), now)
         make_users_idle(*slices.take("users", backlog // 2), now)
-        ms_total, total_counts = timed(lambda: m.run_cleanup_user_data(now))
+        ms_total, total_counts = timed(lambda: services.run_cleanup_user_data(now))
         total_ms.append(ms_total)
     row(f"org tokens expired ({counts_seen['tokens']:,})", token_ms,
         f"target <= {TARGETS_MS['org tokens']} ms")
@@ -442,13 +442,13 @@ def main() -> None:
     comparisons = [
         ("org tokens", lambda: make_tokens_due(*slices.take("tokens", small), now),
          lambda: per_row_expire_tokens(now),
-         m.cleanup_steps(now)["org_tokens_expired"]),
+         cleanup.cleanup_steps(now)["org_tokens_expired"]),
         ("idle users", lambda: make_users_idle(*slices.take("users", small), now),
          lambda: per_row_delete_users(now),
-         m.cleanup_steps(now)["users_deleted"]),
+         cleanup.cleanup_steps(now)["users_deleted"]),
         ("preflights", lambda: make_preflights_due(small, now),
          lambda: per_row_expire_preflights(now),
-         lambda: m.run_expire_preflight_results(now)),
+         lambda: services.run_expire_preflight_results(now)),
     ]
     for label, make_due, per_row, set_based in comparisons:
         make_due()
@@ -458,16 +458,16 @@ def main() -> None:
         print(f"  {label:<12} set-based {set_ms:9.1f} ms ({_count(set_result)})   per-row "
               f"{row_ms:9.1f} ms ({_count(row_result)})   ratio {row_ms / set_ms:6.1f}x",
               flush=True)
-    m.run_calculate_average_plan_runtimes()
-    set_ms, _ = timed(m.run_calculate_average_plan_runtimes)
+    services.run_calculate_average_plan_runtimes()
+    set_ms, _ = timed(services.run_calculate_average_plan_runtimes)
     row_ms, plans_saved = timed(per_row_averages)
     print(f"  {'averages':<12} set-based {set_ms:9.1f} ms (nothing changed)   per-row "
           f"{row_ms:9.1f} ms ({plans_saved:,} plans saved)   ratio {row_ms / set_ms:6.1f}x "
           f"({sizes['plans']:,} plans, {sizes['jobs']:,} jobs)")
     steady_rows = [
-        ("cleanup steady", lambda: m.run_cleanup_user_data(now), lambda: (
+        ("cleanup steady", lambda: services.run_cleanup_user_data(now), lambda: (
             per_row_expire_tokens(now), per_row_delete_users(now))),
-        ("expire steady", lambda: m.run_expire_preflight_results(now),
+        ("expire steady", lambda: services.run_expire_preflight_results(now),
          lambda: per_row_expire_preflights(now)),
     ]
     for label, set_based, per_row in steady_rows:

@@ -110,18 +110,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
     _setup_django()
     prepare_database(progress=False)
     from plandeploy import queue, taskdefs
-    from plandeploy.jobs import flows
+    from plandeploy.runs.execution.runner import start_runner, stop_runner
 
     queues = [name.strip() for name in args.queues.split(",") if name.strip()]
     runs_flows = taskdefs.run_flows_job.queue in queues
     if runs_flows:
         # The warm forkserver for plan runs starts before the worker's threads do.
-        flows.start_runner()
+        start_runner()
     try:
         queue.run_worker(queues=queues, concurrency=args.concurrency, name=args.name)
     finally:
         if runs_flows:
-            flows.stop_runner()
+            stop_runner()
     return 0
 
 

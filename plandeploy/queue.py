@@ -7,6 +7,7 @@ of procrastinate touches this file and the migration that indexes its table.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -20,6 +21,7 @@ from procrastinate import exceptions as _exceptions
 from procrastinate import jobs as _jobs
 from procrastinate import manager, tasks
 from procrastinate import sql as _sql
+from procrastinate import worker as _worker
 from procrastinate.contrib.django import app
 from procrastinate.contrib.django.django_connector import DjangoConnector
 from procrastinate.contrib.django.models import ProcrastinateJob
@@ -306,6 +308,40 @@ class WakeSafeJobManager(manager.JobManager):
                 return job
 
 
+# Back-off of a worker's periodic deferrer and heartbeat after a database error.
+SIDE_TASK_RETRY_SECONDS = (1.0, 30.0)
+
+
+class ResilientWorker(_worker.Worker):
+    """A worker whose periodic deferrer and heartbeat survive database errors.
+
+    procrastinate stops the whole worker when one of its side tasks raises, so one deadlock
+    or a PostgreSQL restart used to stop the periodic jobs of that worker for good. These two
+    side tasks retry with a back-off instead. (Overrides private methods of procrastinate's
+    Worker: the version is bounded in pyproject.toml.)
+    """
+
+    async def _periodic_deferrer(self) -> None:
+        await _retry_forever("periodic deferrer", super()._periodic_deferrer)
+
+    async def _update_heartbeat(self) -> None:
+        await _retry_forever("worker heartbeat", super()._update_heartbeat)
+
+
+async def _retry_forever(what: str, run: Callable[[], Any]) -> None:
+    delay, longest = SIDE_TASK_RETRY_SECONDS
+    while True:
+        try:
+            return await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a database error: the worker must go on
+            logger.warning("%s failed (%s: %s); retrying in %g s",
+                           what, type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, longest)
+
+
 def run_worker(
     queues: Iterable[str] = QUEUES,
     concurrency: int = 2,
@@ -325,8 +361,17 @@ def run_worker(
         logger.info("worker starting: queues=%s concurrency=%s", options["queues"], concurrency)
         regular_manager = worker_app.job_manager
         worker_app.job_manager = WakeSafeJobManager(worker_connector)
+
+        async def run() -> None:
+            async with worker_app.open_async():
+                worker_app.perform_import_paths()
+                worker = ResilientWorker(
+                    app=worker_app, **{**worker_app.worker_defaults, **options}
+                )
+                await worker.run()
+
         try:
-            worker_app.run_worker(**options)
+            asyncio.run(run())
         finally:
             worker_app.job_manager = regular_manager
 

@@ -10,6 +10,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from django.conf import settings
+
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 _URL_RE = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/]+@[^/]+:", re.IGNORECASE)
 GIT_TIMEOUT = 300
@@ -17,6 +19,10 @@ GIT_TIMEOUT = 300
 
 class RepoError(Exception):
     """The repository or commit-ish cannot be checked out; the message says why."""
+
+
+class CheckoutError(Exception):
+    """A product cannot be checked out for a run; the message is shown to the user."""
 
 
 def _git(*args: str, cwd: str | None = None, stdout: int | None = subprocess.PIPE) -> str:
@@ -153,3 +159,43 @@ def checkout(repo_url: str, commit_ish: str, cache_root: Path) -> Path:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return final
+
+
+# (repository, commit-ish) -> its checkout, for the checkouts that cannot change.
+_checkouts: dict[tuple[str, str], Path] = {}
+
+
+def checkout_product(repo_url: str, commit_ish: str) -> Path:
+    """The product's repository at `commit_ish`, in this installation's checkout cache.
+
+    Raises CheckoutError. A relative path names a directory of this installation.
+    """
+    if not repo_url:
+        raise CheckoutError("The product has no repository.")
+    cache_root = Path(settings.REPO_CACHE_ROOT)
+    path = Path(repo_url).expanduser()
+    if "://" not in repo_url and "@" not in repo_url and not path.is_absolute():
+        # The sample product ships as a directory next to the package.
+        repo_url = str(settings.BASE_DIR.parent / path)
+    key = (repo_url, commit_ish or "")
+    cached = _checkouts.get(key)
+    if cached is not None and cached.is_dir():
+        return cached
+    try:
+        path = checkout(repo_url, commit_ish or "", cache_root)
+    except RepoError as exc:
+        raise CheckoutError(str(exc)) from exc
+    # A plain directory (read live) and a full sha (immutable) always resolve to the same
+    # path; a branch or tag may move, so it is resolved again each run.
+    if not path.is_relative_to(cache_root) or _SHA_RE.match(key[1]):
+        _checkouts[key] = path
+    return path
+
+
+def commit_of(repo_dir: Path) -> str | None:
+    """The sha a checkout is at: checkouts of a git repository live under their sha."""
+    repo_dir = Path(repo_dir)
+    cache = Path(settings.REPO_CACHE_ROOT).resolve()
+    if repo_dir.resolve().parent == cache and _SHA_RE.match(repo_dir.name):
+        return repo_dir.name
+    return None  # a plain directory (development mode) has no commit

@@ -1,4 +1,4 @@
-"""API token authentication (`Authorization: token <key>`) that refuses expired tokens."""
+"""API token authentication (`Authorization: token <key>`): expired tokens refused, use recorded."""
 
 from __future__ import annotations
 
@@ -9,13 +9,24 @@ from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
+# A user's activity is recorded at most this often: a write per request would cost every
+# token-authenticated call an UPDATE of the user row.
+ACTIVITY_RESOLUTION = timedelta(minutes=1)
+
 
 class ExpiringTokenAuthentication(TokenAuthentication):
-    """A token older than API_TOKEN_EXPIRE_AFTER_DAYS is refused even before cleanup deletes it."""
+    """A token older than API_TOKEN_EXPIRE_AFTER_DAYS is refused even before cleanup deletes it.
+
+    A request with a valid token counts as activity (`last_login`): otherwise a user who
+    works only through the API would be deleted as idle USER_RETENTION_DAYS after joining.
+    """
 
     def authenticate_credentials(self, key):
         user, token = super().authenticate_credentials(key)
-        max_age = timedelta(days=settings.API_TOKEN_EXPIRE_AFTER_DAYS)
-        if token.created <= timezone.now() - max_age:
+        now = timezone.now()
+        if token.created <= now - timedelta(days=settings.API_TOKEN_EXPIRE_AFTER_DAYS):
             raise exceptions.AuthenticationFailed("Token has expired.")
+        if user.last_login is None or user.last_login <= now - ACTIVITY_RESOLUTION:
+            type(user).objects.filter(pk=user.pk).update(last_login=now)
+            user.last_login = now
         return user, token

@@ -31,6 +31,11 @@ class User(HashIdModel, AbstractUser):
             models.Index(
                 fields=["last_login"], name="user_idle_nonstaff", condition=Q(is_staff=False)
             ),
+            # Users who never signed in are measured from date_joined.
+            models.Index(
+                fields=["date_joined"], name="user_never_logged_in",
+                condition=Q(is_staff=False, last_login__isnull=True),
+            ),
         ]
 
     def _connection(self) -> OrgConnection | None:

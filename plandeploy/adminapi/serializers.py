@@ -24,7 +24,7 @@ from plandeploy.catalog.models import (
 from plandeploy.catalog.signals import plan_published
 from plandeploy.hashids import HashIdModel, decode
 
-# The route basename of each model, as the reference's admin API names them.
+# The route basename of each model, as existing admin API clients name them.
 BASENAMES: dict[type, str] = {
     Product: "product",
     ProductSlug: "productslug",

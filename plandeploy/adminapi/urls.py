@@ -1,4 +1,4 @@
-"""Routes of the admin REST API (/admin/rest/), without trailing slashes as the reference has."""
+"""Routes of the admin REST API (/admin/rest/), without trailing slashes, as its clients expect."""
 
 from rest_framework.routers import SimpleRouter
 

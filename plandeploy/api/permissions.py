@@ -1,4 +1,4 @@
-"""Who may create, change and cancel jobs (reference §4, with W27 tightened)."""
+"""Who may create, change and cancel jobs: owners, superusers and the scratch org's session."""
 
 from __future__ import annotations
 

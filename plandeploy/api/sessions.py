@@ -2,7 +2,8 @@
 
 The scratch org's uuid in the session is a bearer credential. It is bound only by the
 POST that created the org, or by an explicit `?scratch_org_id=` on that org's plan page
-(W25: never silently by an arbitrary URL), and binding rotates the session key.
+(never silently by an arbitrary URL, which would let a crafted link plant an org in a
+session), and binding rotates the session key.
 """
 
 from __future__ import annotations
@@ -51,12 +52,13 @@ def session_scratch_org(
     if plan_id is not None:
         query = query.filter(plan_id=plan_id)
     if complete:
-        # A complete org always has an org_id; one still being created has none (W28).
+        # A complete org always has an org_id; one still being created has none, and a NULL
+        # org id would match every job without an org.
         query = query.filter(status=Status.COMPLETE, org_id__isnull=False)
     return query.first()
 
 
 def session_scratch_org_id(request: HttpRequest) -> str | None:
-    """The org id of the session's scratch org, or None while it has none (W28)."""
+    """The org id of the session's scratch org, or None while it has none (never NULL-matched)."""
     scratch_org = session_scratch_org(request)
     return scratch_org.org_id if scratch_org and scratch_org.org_id else None

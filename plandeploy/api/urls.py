@@ -1,20 +1,20 @@
-"""Routes of the public REST API (/api/), with trailing slashes as the reference has them."""
+"""Routes of the public REST API (/api/), with trailing slashes, as its clients expect."""
 
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from plandeploy.api import views
+from plandeploy.api.views import accounts, catalog, jobs
 
 router = SimpleRouter()
-router.register("categories", views.ProductCategoryViewSet, basename="productcategory")
-router.register("products", views.ProductViewSet, basename="product")
-router.register("versions", views.VersionViewSet, basename="version")
-router.register("plans", views.PlanViewSet, basename="plan")
-router.register("jobs", views.JobViewSet, basename="job")
-router.register("orgs", views.OrgViewSet, basename="org")
+router.register("categories", catalog.ProductCategoryViewSet, basename="productcategory")
+router.register("products", catalog.ProductViewSet, basename="product")
+router.register("versions", catalog.VersionViewSet, basename="version")
+router.register("plans", catalog.PlanViewSet, basename="plan")
+router.register("jobs", jobs.JobViewSet, basename="job")
+router.register("orgs", accounts.OrgViewSet, basename="org")
 
 urlpatterns = [
-    path("user/", views.UserView.as_view(), name="user"),
-    path("ui/bootstrap/", views.BootstrapView.as_view(), name="ui-bootstrap"),
+    path("user/", accounts.UserView.as_view(), name="user"),
+    path("ui/bootstrap/", accounts.BootstrapView.as_view(), name="ui-bootstrap"),
     *router.urls,
 ]

@@ -12,6 +12,7 @@ from plandeploy.flowrunner.types import (
     StepInput,
     StepLog,
     StepStarted,
+    run_secrets,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "StepInput",
     "StepLog",
     "StepStarted",
+    "run_secrets",
 ]

@@ -18,7 +18,7 @@ import cumulusci.core.flowrunner  # noqa: F401  -- ~0.4 s and ~64 MB: paid once,
 import cumulusci.tasks.command  # noqa: F401  -- the built-in step class plans use most
 from cumulusci.core.config import UniversalConfig
 
-import plandeploy.flowrunner.child  # noqa: F401
+import plandeploy.flowrunner.project_process  # noqa: F401  -- and the run process's code
 
 # Parses CumulusCI's universal cumulusci.yml and caches it on the class for all children.
 UniversalConfig()

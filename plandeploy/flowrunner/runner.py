@@ -4,30 +4,30 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import io
 import multiprocessing
 import multiprocessing.connection
-import multiprocessing.context
 import multiprocessing.forkserver
-import multiprocessing.popen_forkserver
-import multiprocessing.reduction
-import multiprocessing.spawn
 import os
-import select
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
 import weakref
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from plandeploy.flowrunner.processes import (
+    Process,
+    RunProcess,
+    describe_exit,
+    environ,
+    ping_entry,
+    probe_entry,
+)
+from plandeploy.flowrunner.projects import Project, ProjectPool
 from plandeploy.flowrunner.types import Event, FlowFinished, ProcessExited, RunResult, RunSpec
 
 # This module is imported by the worker: it must not import CumulusCI (or child.py), which
@@ -43,131 +43,6 @@ OnEvent = Callable[[Event], None]
 ShouldCancel = Callable[[], bool]
 
 
-def _project_entry(repo_dir: str, control: Connection, worker_pid: int) -> None:
-    # Imported here, not at module level: free in a warm child, avoided in the worker.
-    from plandeploy.flowrunner.child import project_main
-
-    project_main(repo_dir, control, worker_pid)
-
-
-def _probe_entry(conn: Connection, modules: list[str]) -> None:
-    """Report which preload modules are missing in a fresh child, and why."""
-    import importlib
-    import traceback
-
-    missing = [name for name in modules if name not in sys.modules]
-    problems: dict[str, str] = {}
-    for name in missing:
-        try:
-            importlib.import_module(name)
-            problems[name] = "was not preloaded by the forkserver (imported late in the child)"
-        except BaseException:
-            problems[name] = traceback.format_exc(limit=4)
-    conn.send(problems)
-
-
-def _ping_entry(conn: Connection) -> None:
-    conn.send("ready")
-
-
-class _Popen(multiprocessing.popen_forkserver.Popen):
-    """forkserver Popen that does not make the child re-import the worker's __main__.
-
-    Stock multiprocessing re-runs the parent's main script in every child (as __mp_main__);
-    for a worker that is a CLI entry point: slow, and not side-effect free. Run targets live
-    in importable modules, so the child never needs it. Mirrors CPython 3.11's _launch.
-    """
-
-    def _launch(self, process_obj: Any) -> None:
-        from multiprocessing import forkserver, util
-
-        prep_data = multiprocessing.spawn.get_preparation_data(process_obj._name)
-        prep_data.pop("init_main_from_name", None)
-        prep_data.pop("init_main_from_path", None)
-        buf = io.BytesIO()
-        multiprocessing.context.set_spawning_popen(self)
-        try:
-            multiprocessing.reduction.dump(prep_data, buf)
-            multiprocessing.reduction.dump(process_obj, buf)
-        finally:
-            multiprocessing.context.set_spawning_popen(None)
-        self.sentinel, w = forkserver.connect_to_new_process(self._fds)
-        _parent_w = os.dup(w)
-        self.finalizer = util.Finalize(self, util.close_fds, (_parent_w, self.sentinel))
-        with open(w, "wb", closefd=True) as f:
-            f.write(buf.getbuffer())
-        self.pid = forkserver.read_signed(self.sentinel)
-
-
-class _Process(multiprocessing.context.ForkServerProcess):
-    @staticmethod
-    def _Popen(process_obj: Any) -> _Popen:
-        return _Popen(process_obj)
-
-
-@contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
-
-
-def _describe_exit(exitcode: int | None) -> str:
-    if exitcode is None:
-        return "The run process stopped responding."
-    if exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = f"signal {-exitcode}"
-        return f"The run process died unexpectedly (killed by {name})."
-    return f"The run process died unexpectedly (exit code {exitcode})."
-
-
-class _RunProcess:
-    """A run process, forked by its project process: not this process's child, so it is
-    watched through a pidfd, and its exit status arrives on its pipe (ProcessExited)."""
-
-    def __init__(self, pid: int, pidfd: int) -> None:
-        self.pid = pid
-        self.sentinel = pidfd
-        self.exitcode: int | None = None
-
-    def is_alive(self) -> bool:
-        return not select.select([self.sentinel], [], [], 0)[0]
-
-    def join(self, timeout: float) -> None:
-        select.select([self.sentinel], [], [], timeout)
-
-    def signal_group(self, sig: signal.Signals) -> None:
-        """Signal the run's process group (task subprocesses included)."""
-        try:
-            os.killpg(self.pid, sig)
-        except ProcessLookupError:
-            # The group is gone, or the run has not made its own group yet.
-            with contextlib.suppress(ProcessLookupError):
-                signal.pidfd_send_signal(self.sentinel, sig)
-
-    def close(self) -> None:
-        os.close(self.sentinel)
-
-
-@dataclass
-class _Project:
-    """A project process: has loaded one product's CumulusCI config and forks its runs."""
-
-    process: Any
-    control: Connection
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
 _runners: weakref.WeakSet[FlowRunner] = weakref.WeakSet()
 
 
@@ -176,7 +51,7 @@ def _stop_all_project_processes() -> None:
     # Registered after multiprocessing's own exit handler, so it runs first: that one joins
     # every child, and a project process waits for runs that will never come.
     for runner in list(_runners):
-        runner._stop_project_processes()
+        runner._pool.stop_all()
 
 
 class FlowRunner:
@@ -196,13 +71,10 @@ class FlowRunner:
     ) -> None:
         self.preload = list(DEFAULT_PRELOAD if preload is None else preload)
         self.kill_grace = kill_grace
-        self.max_projects = max(max_projects, 1)
         self._ctx: Any = None
         self._server_home: str | None = None
         self._lock = threading.Lock()
-        # repo_dir -> its project process; the most recently used last.
-        self._projects: OrderedDict[str, _Project] = OrderedDict()
-        self._projects_lock = threading.Lock()
+        self._pool = ProjectPool(self._context, kill_grace, max_projects)
         _runners.add(self)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -221,7 +93,7 @@ class FlowRunner:
             pythonpath = os.pathsep.join(
                 p for p in [_PACKAGE_PARENT, os.environ.get("PYTHONPATH", "")] if p
             )
-            with _environ(HOME=self._server_home, PYTHONPATH=pythonpath):
+            with environ(HOME=self._server_home, PYTHONPATH=pythonpath):
                 multiprocessing.forkserver.ensure_running()
             self._ctx = ctx
         try:
@@ -247,6 +119,15 @@ class FlowRunner:
                 self._server_home = None
 
     @property
+    def max_projects(self) -> int:
+        return self._pool.max_projects
+
+    @property
+    def _projects(self) -> dict[str, Project]:
+        """repo_dir -> its project process (read by tests and benchmarks)."""
+        return self._pool.projects
+
+    @property
     def forkserver_pid(self) -> int | None:
         return multiprocessing.forkserver._forkserver._forkserver_pid
 
@@ -258,7 +139,7 @@ class FlowRunner:
     def _check_preload(self) -> None:
         ctx = self._context()
         parent_conn, child_conn = ctx.Pipe(duplex=False)
-        proc = _Process(target=_probe_entry, args=(child_conn, self.preload), daemon=True)
+        proc = Process(target=probe_entry, args=(child_conn, self.preload), daemon=True)
         proc.start()
         child_conn.close()
         try:
@@ -279,7 +160,7 @@ class FlowRunner:
         ctx = self._context()
         started = time.perf_counter()
         parent_conn, child_conn = ctx.Pipe(duplex=False)
-        proc = _Process(target=_ping_entry, args=(child_conn,), daemon=True)
+        proc = Process(target=ping_entry, args=(child_conn,), daemon=True)
         proc.start()
         child_conn.close()
         parent_conn.recv()
@@ -306,7 +187,7 @@ class FlowRunner:
         died. If `on_event` or `should_cancel` raises, the child is killed and the exception
         propagates.
         """
-        proc, parent_conn = self._start_run(spec)
+        proc, parent_conn = self._pool.start_run(spec)
         started = time.monotonic()
         deadline = started + timeout
         cancel_deadline: float | None = None
@@ -345,7 +226,7 @@ class FlowRunner:
                     )
                     if finished is None:
                         self._kill(proc)
-                        return RunResult("failed", _describe_exit(proc.exitcode))
+                        return RunResult("failed", describe_exit(proc.exitcode))
                 if finished is not None:
                     self._reap(proc)
                     return RunResult(finished.outcome, finished.error)
@@ -357,95 +238,9 @@ class FlowRunner:
 
     # -- project processes -------------------------------------------------------------------
 
-    def _start_run(self, spec: RunSpec) -> tuple[_RunProcess, Connection]:
-        """Have the project process of `spec`'s product fork a run process for `spec`.
-
-        Returns the run and the worker's end of its pipe. A project process that died, or
-        whose project was edited since it loaded it, is replaced once.
-        """
-        for _attempt in (1, 2):
-            project = self._project(spec.repo_dir)
-            parent_conn, child_conn = self._context().Pipe(duplex=True)
-            try:
-                with project.lock:
-                    project.control.send(spec)
-                    multiprocessing.reduction.send_handle(
-                        project.control, child_conn.fileno(), project.process.pid
-                    )
-                    pid = project.control.recv()
-                    if pid is not None:
-                        pidfd = multiprocessing.reduction.recv_handle(project.control)
-            except (EOFError, OSError):  # it died
-                parent_conn.close()
-                self._retire(spec.repo_dir, project, kill=True)
-                continue
-            finally:
-                child_conn.close()
-            if pid is not None:
-                return _RunProcess(pid, pidfd), parent_conn
-            # The project's files changed since it was loaded; it exits by itself.
-            parent_conn.close()
-            self._retire(spec.repo_dir, project, kill=False)
-        raise RuntimeError("The project process could not start the run.")
-
-    def _project(self, repo_dir: str) -> _Project:
-        """`repo_dir`'s project process, started (from the forkserver) if there is none.
-
-        Loading a product's CumulusCI config is most of a run's start: a project process
-        loads it once, and each run is a fork of it. At most `max_projects` projects keep
-        one; the one used longest ago is retired (its running runs finish first).
-        """
-        with self._projects_lock:
-            project = self._projects.get(repo_dir)
-            if project is not None:
-                self._projects.move_to_end(repo_dir)
-                return project
-        control, child_control = self._context().Pipe(duplex=True)
-        process = _Process(
-            target=_project_entry,
-            args=(repo_dir, child_control, os.getpid()),
-            name="plandeploy-project",
-            daemon=True,
-        )
-        process.start()
-        child_control.close()
-        started = _Project(process, control)
-        retired = []
-        with self._projects_lock:
-            project = self._projects.setdefault(repo_dir, started)
-            if project is not started:  # another thread was quicker
-                retired.append(started)
-            self._projects.move_to_end(repo_dir)
-            while len(self._projects) > self.max_projects:
-                retired.append(self._projects.popitem(last=False)[1])
-        for unused in retired:
-            self._close_project(unused, kill=False)
-        return project
-
-    def _retire(self, repo_dir: str, project: _Project, kill: bool) -> None:
-        with self._projects_lock:
-            if self._projects.get(repo_dir) is project:
-                del self._projects[repo_dir]
-        self._close_project(project, kill)
-
-    def _close_project(self, project: _Project, kill: bool) -> None:
-        # Closing the control pipe tells the project process to exit once its runs are done.
-        with project.lock:
-            project.control.close()
-        if kill:
-            self._kill_process(project.process)
-
-    def _stop_project_processes(self) -> None:
-        with self._projects_lock:
-            projects, self._projects = list(self._projects.values()), OrderedDict()
-        for project in projects:
-            self._close_project(project, kill=True)
-
-    # -- ending run processes ----------------------------------------------------------------
-
     def _read_events(
         self,
-        proc: _RunProcess,
+        proc: RunProcess,
         conn: Connection,
         on_event: OnEvent,
         until_exit: float | None = None,
@@ -471,23 +266,15 @@ class FlowRunner:
                 return event
         return None
 
-    def _reap(self, proc: _RunProcess) -> None:
+    def _reap(self, proc: RunProcess) -> None:
         proc.join(self.kill_grace)
         if proc.is_alive():
             self._kill(proc)
 
-    def _kill(self, proc: _RunProcess) -> None:
+    def _kill(self, proc: RunProcess) -> None:
         """SIGTERM the run's process group, then SIGKILL it (task subprocesses included)."""
         proc.signal_group(signal.SIGTERM)
         proc.join(self.kill_grace)
         # Also after a clean SIGTERM exit: task subprocesses may be left in the group.
         proc.signal_group(signal.SIGKILL)
         proc.join(5.0)
-
-    def _kill_process(self, process: Any) -> None:
-        """SIGTERM, then SIGKILL, a project process (its runs are in groups of their own)."""
-        process.terminate()
-        process.join(self.kill_grace)
-        if process.exitcode is None:
-            process.kill()
-            process.join(5.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -38,6 +39,16 @@ class OrgInput:
     config: dict[str, Any] = field(default_factory=dict)  # extra OrgConfig keys
 
 
+def run_secrets(org: OrgInput, extra: Iterable[str] = ()) -> list[str]:
+    """The strings scrubbed from all a run reports: the org's identifiers, its token, `extra`.
+
+    The worker (for its own error messages) and the run process both use this list, so an
+    identifier scrubbed from a step's log is scrubbed from the run's final error too.
+    """
+    return [s for s in (org.org_id, org.access_token, org.username, org.instance_url, *extra)
+            if s]
+
+
 @dataclass
 class RunSpec:
     """Everything the child needs; nothing in here refers to Django."""
@@ -48,7 +59,7 @@ class RunSpec:
     org: OrgInput
     home_dir: str  # HOME for the child: CumulusCI writes ~/.cumulusci there
     plan_checks: list[dict[str, Any]] = field(default_factory=list)
-    secrets: list[str] = field(default_factory=list)  # extra strings to scrub
+    secrets: list[str] = field(default_factory=list)  # scrubbed besides run_secrets(org)
     log_flush_seconds: float = 0.5
     name: str = "plandeploy"
 

@@ -1,1 +1,1 @@
-"""The asynchronous jobs named by the seed, one module per family."""
+"""The task wrappers of the asynchronous jobs, one module per family."""

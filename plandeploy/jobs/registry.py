@@ -1,4 +1,4 @@
-"""Imports every job module so that procrastinate knows each job by its seed name."""
+"""Imports every job module so that procrastinate knows each job by its task name."""
 
 from plandeploy.jobs import (  # noqa: F401
     diagnostics,

@@ -1,6 +1,6 @@
 """update_all_translations: apply the Translation catalogue to every translatable object.
 
-Queue `short`, not `default` as in the reference (W24): the run is a fixed number of bulk
+Queue `short`, not `default`: the run is a fixed number of bulk
 queries (about a second for 20,000 steps, see benchmarks/translations.py), well inside
 SHORT_JOB_TIMEOUT, so it should neither wait behind hour-long installs nor count towards
 MAX_QUEUE_LENGTH, which protects `default`. Runs take one lock, so they never overlap.

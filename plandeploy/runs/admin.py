@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from plandeploy.runs.models import ScratchOrg
+from plandeploy.runs.scratch_org_removal import request_deletion
 
 
 @admin.register(ScratchOrg)
@@ -35,8 +36,6 @@ class ScratchOrgAdmin(admin.ModelAdmin):
         self.delete_queryset(request, ScratchOrg.objects.filter(pk=obj.pk))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from plandeploy.jobs.scratch_orgs import request_deletion
-
         with transaction.atomic():
             for pk in queryset.values_list("pk", flat=True):
                 request_deletion(pk)

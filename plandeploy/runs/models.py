@@ -19,8 +19,6 @@ class Status(models.TextChoices):
     CANCELED = "canceled"
 
 
-FINAL_STATUSES = frozenset({Status.COMPLETE, Status.FAILED, Status.CANCELED})
-
 INTERRUPTED_MESSAGE = "The installation job was interrupted. Please retry the installation."
 CANCELED_MESSAGE = "Job canceled."
 
@@ -59,10 +57,6 @@ class Job(HashIdModel):
     click_through_agreement = models.ForeignKey(
         ClickThroughAgreement, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    master_service_agreement = models.ForeignKey(
-        ClickThroughAgreement, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    is_release_test = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -81,19 +75,12 @@ class Job(HashIdModel):
                          condition=Q(status="started")),
             models.Index(fields=["created_at"], name="job_old_exception",
                          condition=Q(exception__isnull=False)),
+            # Old runs' scrubbed logs are cleared too, also when they have no exception.
+            models.Index(fields=["created_at"], name="job_old_log", condition=~Q(log="")),
             models.Index(fields=["plan", "-success_at"], name="job_plan_complete",
                          condition=Q(status="complete")),
             models.Index(fields=["org_id", "status"], name="job_org_status"),
         ]
-
-    @property
-    def is_scratch(self) -> bool:
-        return self.user_id is None and bool(self.org_id)
-
-    @property
-    def skip_step_ids(self) -> set[int]:
-        selected = set(self.steps.values_list("id", flat=True))
-        return set(self.plan.steps.exclude(id__in=selected).values_list("id", flat=True))
 
 
 class PreflightResult(models.Model):
@@ -117,7 +104,6 @@ class PreflightResult(models.Model):
     log = models.TextField(blank=True, default="")
     results = models.JSONField(default=dict, blank=True)
     exception = models.TextField(null=True, blank=True)
-    is_release_test = models.BooleanField(default=False)
 
     class Meta:
         indexes = [
@@ -130,6 +116,7 @@ class PreflightResult(models.Model):
                          condition=Q(status="started")),
             models.Index(fields=["created_at"], name="preflight_old_exception",
                          condition=Q(exception__isnull=False)),
+            models.Index(fields=["created_at"], name="preflight_old_log", condition=~Q(log="")),
         ]
 
     @property

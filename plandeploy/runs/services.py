@@ -1,27 +1,211 @@
-"""Creating and cancelling runs: the one path the API and the jobs both use."""
+"""Creating and cancelling plan runs and preflights: the rules every caller (API, jobs) obeys."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from plandeploy import queue, taskdefs
 from plandeploy.accounts.models import FullOrgType
 from plandeploy.catalog.models import ClickThroughAgreement, Plan, Step
-from plandeploy.jobs.enqueuer import defer_enqueuer
 from plandeploy.runs.models import CANCELED_MESSAGE, Job, PreflightResult, ScratchOrg, Status
 from plandeploy.runs.notify import notify
 from plandeploy.runs.status import transition
 
+CONNECTION_LOST = "The connection to your org has been lost. Please log in again."
 
-class OrgBusy(Exception):
+
+class Refused(Exception):
+    """A run or preflight that may not start; the message is what the caller is told."""
+
+    message = ""
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message or self.message)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class PlanNotAllowed(Refused):
+    message = "You are not allowed to install this plan."
+
+
+class NoValidOrg(Refused):
+    message = "No valid org."
+
+
+class NoValidPreflight(Refused):
+    message = "No valid preflight."
+
+
+class InvalidSteps(Refused):
+    message = "Invalid steps for plan."
+
+
+class InvalidResults(Refused):
+    message = "Invalid initial results."
+
+
+class ConnectionLost(Refused):
+    message = CONNECTION_LOST
+
+
+class OrgBusy(Refused):
     """Another plan run is already `started` on this org."""
 
     def __init__(self, job_id: str | None = None):
-        super().__init__(job_id)
+        super().__init__(
+            f"Pending job {job_id} exists. Please try again later, or cancel that job."
+        )
         self.job_id = job_id
+
+
+class PreflightRunning(Refused):
+    def __init__(self, preflight_id: int):
+        super().__init__(f"Preflight {preflight_id} is already running on this org.")
+        self.preflight_id = preflight_id
+
+
+class NothingToCancel(Exception):
+    """No preflight of this plan is running on the org."""
+
+
+# --- the rules ---------------------------------------------------------------------------
+
+
+def running_job(org_id: str) -> str | None:
+    """The public id of the plan run `started` on the org, if any."""
+    pk = (
+        Job.objects.filter(org_id=org_id, status=Status.STARTED)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return Job(pk=pk).hashid if pk is not None else None
+
+
+def ensure_org_free(org_id: str) -> None:
+    """Raise OrgBusy while a plan run is started on the org: two runs would fight over it."""
+    job_id = running_job(org_id)
+    if job_id is not None:
+        raise OrgBusy(job_id)
+
+
+def check_may_install(plan: Plan, user) -> None:
+    """Raise PlanNotAllowed unless the plan and its product are both visible to `user`."""
+    if not plan.is_visible_to(user):
+        raise PlanNotAllowed()
+    if not plan.version.product.is_visible_to(user):
+        raise PlanNotAllowed("You are not allowed to install this product.")
+
+
+def _scratch_org_id(plan: Plan, scratch_org: ScratchOrg | None) -> str | None:
+    """A scratch org serves only its own plan, and only once it exists (has an org id)."""
+    if scratch_org is None or scratch_org.plan_id != plan.pk:
+        return None
+    if scratch_org.status != Status.COMPLETE or not scratch_org.org_id:
+        return None
+    return scratch_org.org_id
+
+
+def _org_lock(org_id: str) -> None:
+    """Serialize run admission for one org within the current transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"org:{org_id}"])
+
+
+_OPTIONAL_STATUSES = {"optional", "hide", "skip"}
+
+
+def _optional_step_ids(results: dict, plan_steps: dict[int, Step]) -> set[int]:
+    by_hashid = {step.hashid: pk for pk, step in plan_steps.items()}
+    optional = set()
+    for key, entries in (results or {}).items():
+        if key in by_hashid and isinstance(entries, list) and any(
+            isinstance(entry, dict) and entry.get("status") in _OPTIONAL_STATUSES
+            for entry in entries
+        ):
+            optional.add(by_hashid[key])
+    return optional
+
+
+def _valid_initial_results(results: Any, plan_steps: dict[int, Step]) -> bool:
+    """Clients may only pre-hide steps of this plan: {"<step id>": [{"status": "hide"}]}."""
+    if results in (None, {}):
+        return True
+    if not isinstance(results, dict):
+        return False
+    hashids = {step.hashid for step in plan_steps.values()}
+    for key, entries in results.items():
+        if key not in hashids or not isinstance(entries, list):
+            return False
+        for entry in entries:
+            if not isinstance(entry, dict) or entry.get("status") != "hide":
+                return False
+    return True
+
+
+# --- plan runs -----------------------------------------------------------------------------
+
+
+def request_job(
+    *,
+    plan: Plan,
+    steps: Iterable[Step],
+    user,
+    scratch_org: ScratchOrg | None = None,
+    is_public: bool = False,
+    results: dict | None = None,
+) -> Job:
+    """Admit a plan run for a signed-in `user`, or else for `scratch_org`, and create it.
+
+    The checks run in a fixed order, so a client always hears about the first problem.
+    Raises a Refused subclass.
+    """
+    check_may_install(plan, user)
+    signed_in = bool(user and user.is_authenticated)
+    org_id = user.org_id if signed_in else _scratch_org_id(plan, scratch_org)
+    if not org_id:
+        raise NoValidOrg()
+
+    preflight = None
+    if plan.requires_preflight:
+        preflight = (
+            PreflightResult.objects.filter(
+                org_id=org_id, plan=plan, is_valid=True, status=Status.COMPLETE
+            )
+            .order_by("-created_at")
+            .first()
+        )
+        if preflight is None or preflight.error_count > 0:
+            raise NoValidPreflight()
+
+    steps = list(steps)
+    plan_steps = {step.pk: step for step in plan.steps.all()}
+    chosen = {step.pk for step in steps}
+    if not chosen <= plan_steps.keys():
+        raise InvalidSteps()
+    optional = _optional_step_ids(preflight.results if preflight else {}, plan_steps)
+    required = {pk for pk, step in plan_steps.items() if step.is_required} - optional
+    if not required <= chosen:
+        raise InvalidSteps()
+    if not _valid_initial_results(results, plan_steps):
+        raise InvalidResults()
+
+    ensure_org_free(org_id)
+    if signed_in and not user.valid_token_for:
+        raise ConnectionLost()
+    return create_job(
+        plan=plan,
+        steps=steps,
+        user=user if signed_in else None,
+        scratch_org=None if signed_in else scratch_org,
+        is_public=is_public,
+        results=results or {},
+    )
 
 
 def create_job(
@@ -61,29 +245,94 @@ def create_job(
                 **org_fields,
             )
             job.steps.set(list(steps))
-            defer_enqueuer(job.pk)
+            # Joining a waiting enqueuer_job is enough: it takes every waiting job when it runs.
+            taskdefs.enqueuer_job.defer_or_join(job_pk=job.pk)
             notify("ORG_CHANGED", "org", job.org_id)
     except IntegrityError as exc:
         if "job_one_running_per_org" not in str(exc):
             raise
-        running = (
-            Job.objects.filter(org_id=org_fields["org_id"], status=Status.STARTED)
-            .values_list("pk", flat=True)
-            .first()
-        )
-        raise OrgBusy(Job(pk=running).hashid if running else None) from None
+        raise OrgBusy(running_job(org_fields["org_id"])) from None
     return job
 
 
-def create_preflight(*, plan: Plan, org_id: str, user=None) -> PreflightResult:
-    """Insert the preflight and its preflight_job deferral in one transaction."""
+def set_job_public(job: Job, is_public: bool | None) -> None:
+    """Change whether anyone may read the job; `None` changes nothing."""
+    if not job.org_id:
+        raise NoValidOrg()
+    if is_public is not None:
+        # One column only: a worker writing results at the same time loses nothing.
+        Job.objects.filter(pk=job.pk).update(is_public=is_public, edited_at=timezone.now())
+
+
+# --- preflights ----------------------------------------------------------------------------
+
+
+def request_preflight(*, plan: Plan, user=None, scratch_org: ScratchOrg | None = None
+                      ) -> PreflightResult:
+    """Admit a preflight for a signed-in `user`, or else for `scratch_org`, and create it.
+
+    One preflight at a time per org, and none while a plan run is started there.
+    Raises a Refused subclass.
+    """
+    if user is not None and user.is_authenticated:
+        check_may_install(plan, user)
+        org_id = user.org_id
+        if not org_id:
+            raise NoValidOrg()
+        if not user.valid_token_for:
+            # Refused now rather than started as a preflight that can only fail.
+            raise ConnectionLost()
+        owner = user
+    else:
+        org_id, owner = _scratch_org_id(plan, scratch_org), None
+        if not org_id:
+            raise NoValidOrg()
     with transaction.atomic():
-        preflight = PreflightResult.objects.create(plan=plan, org_id=org_id, user=user)
-        job_id = taskdefs.preflight_job.defer(preflight_pk=preflight.pk)
-        PreflightResult.objects.filter(pk=preflight.pk).update(job_id=job_id)
-        preflight.job_id = job_id
+        _org_lock(org_id)
+        ensure_org_free(org_id)
+        running = (
+            PreflightResult.objects.filter(org_id=org_id, status=Status.STARTED)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if running is not None:
+            raise PreflightRunning(running)
+        return create_preflight(plan=plan, org_id=org_id, user=owner)
+
+
+def create_preflight(
+    *, plan: Plan, org_id: str, user=None, carried_by: int | None = None
+) -> PreflightResult:
+    """Insert the preflight and its preflight_job deferral in one transaction.
+
+    `carried_by`: the id of the running queue job that runs this preflight itself (a
+    scratch org's first preflight, run before the installation it gates); nothing is
+    deferred, and a cancel of the preflight aborts that job.
+    """
+    with transaction.atomic():
+        preflight = PreflightResult.objects.create(
+            plan=plan, org_id=org_id, user=user, job_id=carried_by
+        )
+        if carried_by is None:
+            preflight.job_id = taskdefs.preflight_job.defer(preflight_pk=preflight.pk)
+            PreflightResult.objects.filter(pk=preflight.pk).update(job_id=preflight.job_id)
         notify("ORG_CHANGED", "org", org_id)
     return preflight
+
+
+def cancel_preflight(*, plan: Plan, org_id: str) -> None:
+    """Cancel the org's running preflight of `plan`; NothingToCancel if there is none."""
+    running = (
+        PreflightResult.objects.filter(org_id=org_id, plan=plan, status=Status.STARTED)
+        .order_by("-created_at")
+        .first()
+    )
+    if running is None:
+        raise NothingToCancel()
+    request_cancel_preflight(running)
+
+
+# --- cancelling ----------------------------------------------------------------------------
 
 
 def request_cancel_job(job: Job) -> bool:

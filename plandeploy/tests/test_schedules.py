@@ -14,7 +14,7 @@ from plandeploy.testing.processes import REPO_ROOT, subprocess_env
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_defaults_are_the_seed_frequencies():
+def test_defaults_are_the_documented_frequencies():
     schedules = resolve_schedules("")
     assert schedules["cleanup_user_data"] == "* * * * *"
     assert schedules["expire_preflight_results"] == "* * * * *"
@@ -73,7 +73,7 @@ def test_registered_periodic_tasks_follow_settings_and_override():
     name = "cleanup_user_data"
     override = _registered_periodic(json.dumps({name: "*/7 * * * *"}))
     overridden = json.loads(override.stdout.strip().splitlines()[-1])
-    # The maintenance jobs are registered under their seed names, so the override must bite.
+    # The maintenance jobs are registered under their schedule names, so the override must bite.
     assert {"cleanup_user_data", "expire_preflight_results",
             "calculate_average_plan_runtimes"} <= set(registered)
     assert overridden[name] == "*/7 * * * *"

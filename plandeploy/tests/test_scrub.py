@@ -1,4 +1,4 @@
-"""Tests for plandeploy.scrub: each rule, and the reference scrubber's weaknesses (W10)."""
+"""Tests for plandeploy.scrub: each rule, including the ways a naive id/secret scrubber leaks."""
 
 import pytest
 
@@ -28,14 +28,14 @@ def test_short_and_empty_secrets_are_ignored() -> None:
 
 @pytest.mark.parametrize("org_id", [ORG15, ORG18])
 def test_salesforce_ids_fully_replaced_keeping_prefix(org_id: str) -> None:
-    # W10 (b): an 18-char id must not keep its last three characters.
+    # An 18-char id must not keep its last three characters (a 15-char pattern would).
     out = scrub(f"Org Id: {org_id}.")
     assert out == "Org Id: 00D<redacted-id>."
     assert "UAE" not in out
 
 
 def test_ids_after_punctuation_are_ids_but_ids_inside_words_are_not() -> None:
-    # W10 (c): no dependence on regex alignment; our rule: an id must not touch letters/digits.
+    # No dependence on regex alignment: an id is one that touches no letter or digit.
     assert scrub(f"id={ORG15},x") == "id=00D<redacted-id>,x"
     assert scrub("(005000000000001AAA)") == "(005<redacted-id>)"
     assert scrub(f"_{ORG15}_") == "_00D<redacted-id>_"
@@ -48,13 +48,13 @@ def test_known_org_id_is_scrubbed_even_inside_words() -> None:
 
 
 def test_ordinary_words_are_not_mangled() -> None:
-    # W10 (d): "Use" is not an id prefix; words of id length stay intact.
+    # "Use" is not an id prefix, so words of id length stay intact.
     for word in ["UserInformationXYZ", "UserInformation", "500MillionUsers", "Configuration123"]:
         assert scrub(f"see {word} here") == f"see {word} here"
 
 
 def test_prefix_list_has_no_duplicates_and_only_three_char_prefixes() -> None:
-    # W10 (f)
+    # A duplicated or mis-sized prefix would make the id pattern mangle ordinary words.
     assert all(len(p) == 3 for p in SALESFORCE_ID_PREFIXES)
     assert "Use" not in SALESFORCE_ID_PREFIXES
 
@@ -84,7 +84,7 @@ def test_email_addresses() -> None:
 
 @pytest.mark.parametrize("req,avail", [("5", "3"), ("12345", "99999"), ("1234567", "0")])
 def test_limits_any_digit_count(req: str, avail: str) -> None:
-    # W10 (e): the reference handled only 1-4 digits.
+    # Limits of any digit count are masked, not only those of 1 to 4 digits.
     out = scrub(f"Limit exceeded (Required: {req}, Available: {avail}) for storage")
     assert out == "Limit exceeded (Required: <N>, Available: <M>) for storage"
 
@@ -100,7 +100,7 @@ def test_organization_name_line_only() -> None:
 
 
 def test_apex_test_failure_does_not_blank_the_text() -> None:
-    # W10 (a)
+    # A test-failure message keeps its text; only the id inside it is masked.
     text = "Apex Test Failure: MyTest.testIt failed in org " + ORG15
     assert scrub(text) == "Apex Test Failure: MyTest.testIt failed in org 00D<redacted-id>"
 

@@ -269,7 +269,7 @@ def _add_row(out, report: ModelReport, row: dict, fields: dict[str, models.Field
     for name, model_field in fields.items():
         text = translated.get(name)
         if text and model_field.max_length and len(text) > model_field.max_length:
-            # One bad entry must not abort the run (W24): the field stays in the default
+            # One bad entry must not abort the run for everyone else: the field stays in the default
             # language and the count says so.
             report.too_long += 1
             text = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import connection, transaction
 
 from plandeploy import taskdefs
 from plandeploy.translations.models import Translation
@@ -64,3 +64,13 @@ def request_update(lang: str | None) -> int | None:
     if job_id is None:
         logger.info("update_all_translations for %s is already waiting", lang or "all languages")
     return job_id
+
+
+def save_catalogue(lang: str, entries: list[Entry]) -> tuple[int, int | None]:
+    """Write `entries` and request their application in one transaction.
+
+    Returns (rows written, job id or None when a waiting job will apply them).
+    """
+    with transaction.atomic():
+        written = upsert_entries(lang, entries)
+        return written, request_update(lang)

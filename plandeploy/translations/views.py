@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
@@ -74,8 +73,6 @@ class TranslationCatalogueView(APIView):
                  "errors": invalid.errors},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        with transaction.atomic():
-            written = services.upsert_entries(lang, entries)
-            job_id = services.request_update(lang)
+        written, job_id = services.save_catalogue(lang, entries)
         return Response({"lang": lang, "entries": len(entries), "written": written,
                          "job_id": job_id})

@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
-from django.db import connection
-
 from plandeploy.runs.models import PreflightResult, ScratchOrg, Status
+from plandeploy.tests.queue_rows import deferred
 
-
-def deferred(task_name: str) -> list[dict]:
-    """Queue rows (procrastinate_jobs) waiting for `task_name`, with their arguments."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT args, queue_name FROM procrastinate_jobs WHERE task_name = %s "
-            "AND status = 'todo' ORDER BY id",
-            [task_name],
-        )
-        return [
-            {"args": json.loads(args) if isinstance(args, str) else args, "queue": queue}
-            for args, queue in cursor.fetchall()
-        ]
+__all__ = ["complete_preflight", "complete_scratch_org", "deferred", "hold_scratch_org"]
 
 
 def complete_preflight(plan, org_id: str, user=None, results=None) -> PreflightResult:

@@ -1,4 +1,4 @@
-"""Products, versions, categories and plans as the public API shows them (reference §2)."""
+"""Products, versions, categories and plans as the public API shows them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from plandeploy.hashids import encode
 pytestmark = pytest.mark.django_db
 
 
-def test_plan_detail_has_reference_fields_and_average_duration(client):
+def test_plan_detail_has_every_field_and_average_duration(client):
     plan = factories.plan(steps=3, calculated_average_duration=42)
     response = client.get(f"/api/plans/{plan.hashid}/")
     assert response.status_code == 200

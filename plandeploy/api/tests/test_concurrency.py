@@ -1,4 +1,4 @@
-"""Races the reference loses: W2 (job without its steps) and W13 (two runs on one org)."""
+"""Races on job creation: a job seen without its steps, and two runs started on one org."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _post_job(user, plan, results: list, barrier: threading.Barrier | None = Non
         connections.close_all()
 
 
-def test_w13_two_concurrent_creates_for_one_org_give_one_201_and_one_400():
+def test_two_concurrent_creates_for_one_org_give_one_201_and_one_400():
     user = factories.user()
     plan = factories.plan(steps=2)
     results: list = []
@@ -50,7 +50,7 @@ def test_w13_two_concurrent_creates_for_one_org_give_one_201_and_one_400():
     assert Job.objects.filter(org_id=user.org_id, status=Status.STARTED).count() == 1
 
 
-def test_w13_the_database_constraint_refuses_a_create_the_read_check_could_not_see():
+def test_the_database_constraint_refuses_a_create_the_read_check_could_not_see():
     """A create whose pending-job read ran before the other insert committed still gets 400."""
     user = factories.user()
     plan = factories.plan(steps=1)
@@ -95,7 +95,7 @@ def test_w13_the_database_constraint_refuses_a_create_the_read_check_could_not_s
     assert Job.objects.filter(org_id=user.org_id).count() == 1
 
 
-def test_w2_no_reader_ever_sees_a_job_without_its_steps():
+def test_no_reader_ever_sees_a_job_without_its_steps():
     """Jobs are created through the API while another connection keeps reading them."""
     plan = factories.plan(steps=3)
     users = [factories.user() for _ in range(8)]

@@ -1,4 +1,4 @@
-"""POST/GET/PATCH/DELETE /api/jobs/: validation order, permissions, masking (§2.1, §4)."""
+"""POST/GET/PATCH/DELETE /api/jobs/: validation order, permissions, masking."""
 
 from __future__ import annotations
 
@@ -93,6 +93,19 @@ def test_restricted_plan_and_product_are_refused(client):
     }
 
 
+def test_a_refused_plan_is_reported_with_the_other_field_errors(client):
+    client.force_authenticate(factories.user())
+    plan = factories.plan(visible_to=factories.allowed_list())
+    response = client.post("/api/jobs/", {"plan": plan.hashid, "steps": ["zzzzzzz"]},
+                           format="json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "plan": ["You are not allowed to install this plan."],
+        "steps": ['Invalid pk "zzzzzzz" - object does not exist.'],
+    }
+    assert not Job.objects.exists()
+
+
 def _non_field(response) -> list[str]:
     assert response.status_code == 400, response.json()
     return response.json()["non_field_errors"]
@@ -141,7 +154,7 @@ def test_preflight_optional_result_lets_a_required_step_be_left_out(client):
     assert _post(client, plan, steps=[first]).status_code == 201
 
 
-def test_w27_steps_of_another_plan_are_refused(client):
+def test_steps_of_another_plan_are_refused(client):
     user = factories.user()
     client.force_authenticate(user)
     plan, other = factories.plan(steps=1), factories.plan(steps=1)
@@ -150,7 +163,7 @@ def test_w27_steps_of_another_plan_are_refused(client):
     assert not Job.objects.exists()
 
 
-def test_w27_scratch_session_may_install_only_its_own_plan(client):
+def test_scratch_session_may_install_only_its_own_plan(client):
     plan = factories.plan(supported_orgs="Scratch")
     other = factories.plan(supported_orgs="Scratch")
     hold_scratch_org(client, complete_scratch_org(plan))
@@ -224,7 +237,7 @@ def test_patch_only_is_public_and_only_by_owner_or_superuser(client):
         f"/api/jobs/{job.hashid}/",
         {"is_public": False, "plan": other_plan.hashid, "steps": []}, format="json",
     )
-    assert response.status_code == 400  # W27: plan and steps are not writable
+    assert response.status_code == 400  # plan and steps are not writable
     assert set(response.json()) == {"plan", "steps"}
     assert Job.objects.get(pk=job.pk).plan_id == plan.pk
     response = client.patch(f"/api/jobs/{job.hashid}/", {"is_public": "maybe"}, format="json")
@@ -253,7 +266,7 @@ def test_delete_cancels_a_waiting_job(client):
     assert Job.objects.filter(pk=job.pk).exists()  # cancel keeps the row
 
 
-def test_w28_scratch_org_without_org_id_matches_no_orgless_jobs(client):
+def test_scratch_org_without_org_id_matches_no_orgless_jobs(client):
     plan = factories.plan(supported_orgs="Scratch")
     orgless_job = Job.objects.create(plan=plan, org_id=None, user=None, status=Status.FAILED)
     creating = complete_scratch_org(plan)
@@ -265,7 +278,7 @@ def test_w28_scratch_org_without_org_id_matches_no_orgless_jobs(client):
 
 
 def test_csrf_is_enforced_for_scratch_session_credentials():
-    """W25: an anonymous session's scratch org is a credential, so its writes need CSRF."""
+    """An anonymous session's scratch org is a credential, so its writes need CSRF."""
     from rest_framework.test import APIClient
 
     plan = factories.plan(supported_orgs="Scratch")

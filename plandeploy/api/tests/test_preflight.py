@@ -1,4 +1,4 @@
-"""GET/POST/DELETE /api/plans/<id>/preflight/ (§2.2), with W13 and W26 fixed."""
+"""GET/POST/DELETE /api/plans/<id>/preflight/: one at a time per org, the same org for all."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_post_refusals(client):
     assert not PreflightResult.objects.exists()
 
 
-def test_w13_one_preflight_at_a_time_and_none_during_a_job(client):
+def test_one_preflight_at_a_time_and_none_during_a_job(client):
     user = factories.user()
     plan = factories.plan()
     client.force_authenticate(user)
@@ -69,7 +69,7 @@ def test_w13_one_preflight_at_a_time_and_none_during_a_job(client):
     assert PreflightResult.objects.count() == 1
 
 
-def test_w26_get_and_post_use_the_same_org(client):
+def test_get_and_post_use_the_same_org(client):
     """A signed-in user who also holds a scratch session reads the preflight they created."""
     user = factories.user()
     plan = factories.plan(supported_orgs="Both")

@@ -1,4 +1,4 @@
-"""POST/GET /api/plans/<id>/scratch_org/ (issue 5 / §2.3) and the session credential (W25)."""
+"""POST/GET /api/plans/<id>/scratch_org/ and the session credential it binds."""
 
 from __future__ import annotations
 
@@ -64,6 +64,18 @@ def test_error_statuses(client):
 
 
 @pytest.mark.django_db
+def test_checks_run_in_order_availability_plan_support_body(client):
+    """A request with several faults gets the first one's error, in the documented order."""
+    persistent = factories.plan()
+    with override_settings(SCRATCH_ORGS_ENABLED=False):
+        assert client.post("/api/plans/nope/scratch_org/", {}, format="json").status_code == 501
+        assert _post(client, persistent, {}).status_code == 501
+    assert client.post("/api/plans/nope/scratch_org/", {}, format="json").status_code == 404
+    assert _post(client, persistent, {"email": "nope"}).status_code == 409
+    assert not ScratchOrg.objects.exists()
+
+
+@pytest.mark.django_db
 def test_503_when_queue_is_full(client):
     plan = factories.plan(supported_orgs="Scratch")
     with override_settings(MAX_QUEUE_LENGTH=queue.queue_length("default") + 2):
@@ -102,7 +114,7 @@ def test_burst_of_30_never_queues_more_than_max():
 
 
 @pytest.mark.django_db
-def test_w25_query_parameter_binds_only_on_the_plans_page(client):
+def test_query_parameter_binds_only_on_the_plans_page(client):
     plan = factories.plan(supported_orgs="Scratch")
     other = factories.plan(supported_orgs="Scratch")
     org = ScratchOrg.objects.create(plan=plan)

@@ -1,20 +1,12 @@
-"""Indexes for cleanup_user_data predicates not covered by the runs/accounts models.
+"""Formerly created three cleanup indexes; they now belong to the models whose tables they
+index (accounts 0003 user_never_logged_in, runs 0005 job_old_log and preflight_old_log).
 
-- user_never_logged_in: idle users who never signed in are measured from date_joined
-  (last_login IS NULL), which the user_idle_nonstaff index (on last_login) cannot find.
-- job_old_log / preflight_old_log: old runs' scrubbed logs are cleared with their
-  exceptions; the *_old_exception indexes only hold rows that have an exception.
+Kept, without operations, because databases have recorded it and later migrations depend
+on it. Those migrations create the indexes only if missing, under the same names, so a
+database that ran the old version of this migration gets nothing twice.
 """
 
 from django.db import migrations
-
-INDEXES = {
-    "user_never_logged_in": (
-        "accounts_user (date_joined) WHERE NOT is_staff AND last_login IS NULL"
-    ),
-    "job_old_log": "runs_job (created_at) WHERE log <> ''",
-    "preflight_old_log": "runs_preflightresult (created_at) WHERE log <> ''",
-}
 
 
 class Migration(migrations.Migration):
@@ -24,10 +16,4 @@ class Migration(migrations.Migration):
         ("runs", "0001_initial"),
     ]
 
-    operations = [
-        migrations.RunSQL(
-            f"CREATE INDEX IF NOT EXISTS {name} ON {definition}",
-            f"DROP INDEX IF EXISTS {name}",
-        )
-        for name, definition in INDEXES.items()
-    ]
+    operations = []

@@ -8,8 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from django.db import connection
-
+from plandeploy import queue
 from plandeploy.catalog.models import Plan, SupportedOrgs
 from plandeploy.orgs import scratch
 from plandeploy.runs.models import ScratchOrg
@@ -86,10 +85,8 @@ def drain() -> None:
     """Run in-process workers until nothing waits on either queue (runs defer more runs)."""
     for _ in range(10):
         run_worker_until_idle(("default", "short"))
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'")
-            if cursor.fetchone()[0] == 0:
-                return
+        if sum(queue.queue_length(name) for name in queue.QUEUES) == 0:
+            return
     raise AssertionError("the queues did not drain")
 
 

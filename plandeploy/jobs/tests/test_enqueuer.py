@@ -1,4 +1,4 @@
-"""enqueuer_job on the real database: claims, deferrals, sharing, invalidation, races (W1, W2)."""
+"""enqueuer_job on the real database: claims, deferrals, sharing, invalidation, races."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from django.db import connection, connections, transaction
 from procrastinate.contrib.django import app
 
 from plandeploy import taskdefs
-from plandeploy.jobs.enqueuer import enqueue_pending
-from plandeploy.runs import services
+from plandeploy.runs import enqueue, services
+from plandeploy.runs.enqueue import enqueue_pending
 from plandeploy.runs.models import CANCELED_MESSAGE, Job, PreflightResult, Status
 from plandeploy.runs.tests.factories import (
     clear_queue,
@@ -84,7 +84,7 @@ def test_create_job_defers_enqueuer_in_its_transaction_and_enqueuer_defers_the_r
     assert runs[0]["lock"] == f"org:{job.org_id}"
     assert job.enqueued_at is not None
     assert job.job_id == runs[0]["id"]
-    assert job.started_at is None  # waiting, not running (W29)
+    assert job.started_at is None  # waiting, not running: a queued run is not reported as running
     assert job.status == Status.STARTED
 
 
@@ -140,7 +140,7 @@ def test_sweep_cancels_a_waiting_job_whose_cancel_was_recorded():
 
 
 def test_a_claimed_job_is_skipped_not_waited_for_and_enqueued_once():
-    """W1: while one enqueuer holds a job, another skips it instead of enqueuing it again."""
+    """While one enqueuer holds a job, another skips it instead of enqueuing it again."""
     job = new_job()
     with transaction.atomic():
         # This connection plays an enqueuer in the middle of its claim.
@@ -154,7 +154,7 @@ def test_a_claimed_job_is_skipped_not_waited_for_and_enqueued_once():
 
 
 def test_two_enqueuers_racing_enqueue_each_job_exactly_once():
-    """W1: two concurrent sweeps over many waiting jobs split them; none is enqueued twice."""
+    """Two concurrent sweeps over many waiting jobs split them; none is enqueued twice."""
     plan = publish_plan()
     jobs = [new_job(plan, local_user()) for _ in range(40)]
     barrier = threading.Barrier(2)
@@ -199,7 +199,7 @@ def job_created_in_an_open_transaction(plan, user) -> Iterator[dict]:
 
 
 def test_job_and_steps_are_invisible_to_the_enqueuer_until_committed():
-    """W2: the job, its steps and its enqueuer deferral commit together."""
+    """The job, its steps and its enqueuer deferral commit together (no run without steps)."""
     plan = publish_plan()
     with job_created_in_an_open_transaction(plan, local_user()) as created:
         assert enqueue_pending() == 0
@@ -224,7 +224,7 @@ def test_enqueue_jobs_schedule_runs_the_enqueuer_sweep():
 
 
 def test_queued_runs_do_not_hold_back_short_tasks():
-    """W12: with every slot taken, the next free one goes to a waiting short task (enqueuer,
+    """With every slot taken, the next free one goes to a waiting short task (enqueuer,
     maintenance) before the next plan run."""
     from plandeploy.jobs.models import PingRecord
 
@@ -287,9 +287,7 @@ def test_a_joined_enqueuer_cannot_start_before_the_joining_job_commits():
 
 
 def test_an_enqueuer_takes_every_waiting_job_batch_by_batch(monkeypatch):
-    from plandeploy.jobs import enqueuer
-
-    monkeypatch.setattr(enqueuer, "SWEEP_BATCH", 4)
+    monkeypatch.setattr(enqueue, "SWEEP_BATCH", 4)
     plan = publish_plan()
     with transaction.atomic():
         jobs = [new_job(plan, local_user()) for _ in range(10)]
@@ -309,9 +307,7 @@ def last_queue_analyze():
 
 def test_a_big_batch_refreshes_the_queue_statistics(monkeypatch):
     """procrastinate's fetch is planned from them: stale ones made it sort the whole queue."""
-    from plandeploy.jobs import enqueuer
-
-    monkeypatch.setattr(enqueuer, "ANALYZE_QUEUE_AFTER", 3)
+    monkeypatch.setattr(enqueue, "ANALYZE_QUEUE_AFTER", 3)
     plan = publish_plan()
     new_job(plan, local_user())
     before = last_queue_analyze()

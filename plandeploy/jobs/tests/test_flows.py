@@ -15,8 +15,10 @@ import pytest
 from django.db import connection
 
 from plandeploy.jobs.enqueuer import enqueue_pending
-from plandeploy.jobs.flows import end_stalled_runs, run_duration
 from plandeploy.runs import services
+from plandeploy.runs.execution import writer
+from plandeploy.runs.execution.base import run_duration
+from plandeploy.runs.execution.stalled import end_stalled_runs
 from plandeploy.runs.models import CANCELED_MESSAGE, INTERRUPTED_MESSAGE, Job, Status
 from plandeploy.runs.tests.factories import (
     clear_queue,
@@ -26,6 +28,7 @@ from plandeploy.runs.tests.factories import (
     step_data,
 )
 from plandeploy.testing.processes import run_worker_until_idle
+from plandeploy.tests.queue_rows import delete_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -119,7 +122,8 @@ def test_unselected_optional_step_is_skipped():
 
 
 def test_step_logs_messages_and_log_are_scrubbed_of_org_secrets():
-    """W9/W10: per-step logs, step messages and the run log carry no org identifiers."""
+    """Per-step logs, step messages and the run log carry no org identifiers (anonymous users
+    read public jobs' logs)."""
     user = local_user()
     conn = user.org_connection
     leaky = f"echo id={conn.org_id} user={conn.org_username} url={conn.instance_url} " \
@@ -165,7 +169,7 @@ def job_row_writes() -> Iterator[list[int]]:
 
 
 def test_chatty_step_logs_are_written_in_batches():
-    """W8: thousands of log lines cost a handful of row writes, not one per line."""
+    """Thousands of log lines cost a handful of row writes, not one per line."""
     plan = publish_plan(steps=[step_data("1", COMMAND, command="seq 1 3000")])
     job = start_job(plan)
     with job_row_writes() as writes:
@@ -183,10 +187,8 @@ def test_a_step_end_is_written_with_the_next_step_start_or_the_end(events, monke
     TASK_COMPLETED) rides on the write that follows it. (The time-based writes, which
     bound how late that can be, are pushed out of the way: the count must not depend on
     how fast this machine is.)"""
-    from plandeploy.jobs import flows
-
-    monkeypatch.setattr(flows, "LOG_WRITE_SECONDS", 60.0)
-    monkeypatch.setattr(flows, "STEP_END_WRITE_SECONDS", 60.0)
+    monkeypatch.setattr(writer, "LOG_WRITE_SECONDS", 60.0)
+    monkeypatch.setattr(writer, "STEP_END_WRITE_SECONDS", 60.0)
     plan = publish_plan(steps=[step_data("1", COMMAND, command="echo one"),
                                step_data("2", COMMAND, command="echo two")])
     job = start_job(plan)
@@ -218,7 +220,7 @@ def test_cancel_of_a_queued_run_ends_it_without_running_a_step():
 
 
 def test_cancel_recorded_only_in_the_database_still_stops_the_run():
-    """W3: the cancel lives in the database; a run that missed the abort signal sees it."""
+    """The cancel lives in the database; a run that missed the abort signal still stops."""
     plan = publish_plan(steps=[step_data("1", "tasks.wait.Wait", seconds=1),
                                step_data("2", "tasks.wait.Wait", seconds=1)])
     job = start_job(plan)
@@ -231,7 +233,7 @@ def test_cancel_recorded_only_in_the_database_still_stops_the_run():
 
 
 def test_run_of_a_deleted_user_ends_failed_instead_of_staying_started():
-    """W5: a persistent-org job whose user is gone ends with a reason."""
+    """A persistent-org job whose user is gone ends with a reason instead of staying started."""
     plan = publish_plan()
     user = local_user()
     job = start_job(plan, user)
@@ -244,38 +246,37 @@ def test_run_of_a_deleted_user_ends_failed_instead_of_staying_started():
 
 
 def test_run_whose_queue_job_vanished_is_ended_as_interrupted(events):
-    """W5/W6: a started, enqueued run with no live queue job is ended, with an event."""
+    """A started, enqueued run with no live queue job is ended, with an event, not left
+    started forever."""
     plan = publish_plan()
     job = start_job(plan)
     enqueue_pending()
     waiting = start_job(publish_plan())
     enqueue_pending()
     job.refresh_from_db()
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM procrastinate_jobs WHERE id = %s", [job.job_id])
+    delete_job(job.job_id)
     assert end_stalled_runs() == 1
     types = events.types("job", job.hashid)
     job.refresh_from_db()
     assert job.status == Status.CANCELED and job.exception == INTERRUPTED_MESSAGE
-    # A job still waiting in the queue is not "interrupted" (W6a, W29).
+    # A job still waiting in the queue has not started: it must not be reported interrupted.
     assert Job.objects.get(pk=waiting.pk).status == Status.STARTED
     assert types == ["JOB_CANCELED"]
 
 
 def test_preflight_whose_queue_job_vanished_is_ended_as_interrupted():
-    """W6c: preflights are rescued too, not only jobs."""
+    """Preflights whose queue job vanished are ended too, not only jobs."""
     plan = publish_plan()
     user = local_user()
     preflight = services.create_preflight(plan=plan, org_id=user.org_id, user=user)
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM procrastinate_jobs WHERE id = %s", [preflight.job_id])
+    delete_job(preflight.job_id)
     assert end_stalled_runs() == 1
     preflight.refresh_from_db()
     assert preflight.status == Status.CANCELED and preflight.exception == INTERRUPTED_MESSAGE
 
 
 def test_run_duration_is_not_wrapped_at_a_day():
-    """W32: durations are whole seconds, not timedelta.seconds."""
+    """A duration of over a day is not wrapped to its remainder (as timedelta.seconds does)."""
     assert run_duration(0.0, 2 * 86400 + 5.0) == 2 * 86400 + 5.0
 
 

@@ -13,6 +13,7 @@ from plandeploy.jobs.tests.test_flows_worker import FAST, WAIT, Client, job_row,
 from plandeploy.runs.models import INTERRUPTED_MESSAGE
 from plandeploy.runs.tests.factories import clear_queue, publish_plan, step_data
 from plandeploy.testing.processes import wait_until, worker_process
+from plandeploy.tests.queue_rows import count_jobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,7 +78,7 @@ def alive(pid: int) -> bool:
 
 
 def test_worker_sigkill_ends_the_run_interrupted_and_another_worker_carries_on(web):
-    """W5/W6: a crashed worker's run is ended by the stalled-worker sweep of another worker;
+    """A crashed worker's run is ended by the stalled-worker sweep of another worker;
     its child process dies with it; the org's next run goes ahead on the live worker."""
     client = Client(web)
     plan = publish_plan(steps=[step_data("1", WAIT, seconds=300)])
@@ -120,10 +121,4 @@ def test_cancel_through_the_api_before_any_worker_runs_it(web):
 
 
 def _queued() -> bool:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM procrastinate_jobs "
-                       "WHERE task_name IN ('enqueuer_job', 'run_flows_job') "
-                       "AND status IN ('todo', 'doing')")
-        return cursor.fetchone()[0] > 0
+    return count_jobs(["enqueuer_job", "run_flows_job"], ("todo", "doing")) > 0

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from plandeploy.accounts.models import User
@@ -24,6 +23,7 @@ from plandeploy.testing.processes import (
     wait_until,
     worker_process,
 )
+from plandeploy.tests.queue_rows import job_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -134,7 +134,7 @@ def test_cancel_between_steps_stops_before_the_next_step(web, worker, events):
     assert data["results"][first.hashid][0]["status"] == "ok"
     assert third.hashid not in data["results"]
     assert "JOB_CANCELED" in types
-    assert "BACKEND_ERROR" not in types and "JOB_FAILED" not in types  # W4
+    assert "BACKEND_ERROR" not in types and "JOB_FAILED" not in types  # a cancel is no error
 
 
 def test_cancel_during_a_long_step_kills_it_after_the_grace(web, worker):
@@ -153,7 +153,7 @@ def test_cancel_during_a_long_step_kills_it_after_the_grace(web, worker):
 
 
 def test_concurrent_patch_of_is_public_survives_the_run(web, worker):
-    """W7: the worker writes only its own columns."""
+    """The worker writes only its own columns: a PATCH during a run is not reverted."""
     client = Client(web)
     plan = publish_plan(steps=[step_data("1", WAIT, seconds=1.5), step_data("2", WAIT)])
     job_id = client.start(plan)
@@ -166,7 +166,7 @@ def test_concurrent_patch_of_is_public_survives_the_run(web, worker):
 
 
 def test_preflight_invalidated_while_running_stays_invalid(web, worker):
-    """W7: expiring a running preflight is not undone when it completes."""
+    """Expiring a running preflight is not undone when it completes."""
     client = Client(web)
     plan = publish_plan(preflight_checks=[
         {"when": "not tasks.wait(seconds=2)", "action": "error", "message": "never"},
@@ -200,7 +200,7 @@ def test_preflight_can_be_canceled(web, worker):
 
 
 def test_run_ended_by_someone_else_is_stopped_and_keeps_that_ending(web, worker):
-    """W6d: when a maintenance job ends a run, the still-running worker stops it and its
+    """When a maintenance job ends a run, the still-running worker stops it and its
     final write does not overwrite that status."""
     client = Client(web)
     plan = publish_plan(steps=[step_data("1", WAIT, seconds=300), step_data("2", WAIT)])
@@ -210,10 +210,7 @@ def test_run_ended_by_someone_else_is_stopped_and_keeps_that_ending(web, worker)
     assert transition(Job, row.pk, "canceled", exception=INTERRUPTED_MESSAGE)
 
     def task_finished() -> bool:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT status FROM procrastinate_jobs WHERE id = %s", [row.job_id])
-            found = cursor.fetchone()
-        return found is None or found[0] != "doing"
+        return job_status(row.job_id) != "doing"
 
     # The worker notices (it re-reads the row every second), stops the step after the
     # cancel grace, and ends its task.

@@ -19,9 +19,9 @@ from rest_framework.authtoken.models import Token
 from plandeploy import hashids, taskdefs
 from plandeploy.accounts.models import FullOrgType, OrgConnection, User
 from plandeploy.catalog.models import Plan
-from plandeploy.jobs import maintenance
-from plandeploy.jobs.maintenance import (
-    PREFLIGHT_EXPIRED_MESSAGE,
+from plandeploy.maintenance import users
+from plandeploy.maintenance.preflights import PREFLIGHT_EXPIRED_MESSAGE
+from plandeploy.maintenance.services import (
     run_calculate_average_plan_runtimes,
     run_cleanup_user_data,
     run_expire_preflight_results,
@@ -104,7 +104,8 @@ def test_started_job_past_its_time_limit_is_canceled_with_the_interrupted_messag
 
 
 def test_job_that_waited_in_the_queue_is_timed_from_when_it_began(plan, now):
-    """W6a: an hour in the queue then ten minutes of running is not a dead job."""
+    """An hour in the queue then ten minutes of running is not a dead job (no cancel of a run
+    that only waited)."""
     waited_long = job(
         plan, enqueued_at=now - 2 * DEAD_AFTER, started_at=now - timedelta(minutes=10)
     )
@@ -257,7 +258,7 @@ def test_idle_non_staff_users_are_deleted_and_their_runs_kept(plan, now):
 
 
 def test_user_who_never_signed_in_is_measured_from_joining(now):
-    """W30: last_login NULL no longer means kept forever."""
+    """A user who never signed in (last_login NULL) is not kept forever."""
     old = User.objects.create(username="never-old", date_joined=now - USER_RETENTION)
     new = User.objects.create(username="never-new", date_joined=now - USER_RETENTION + SECOND)
     run_cleanup_user_data(now)
@@ -267,7 +268,7 @@ def test_user_who_never_signed_in_is_measured_from_joining(now):
 
 def test_user_deletion_covers_every_table_that_references_users():
     """The set-based delete is generated from the models' on_delete rules (none missed)."""
-    sql = maintenance._user_dependants_sql()
+    sql = users.user_dependants_sql()
     for table in ("accounts_orgconnection", "authtoken_token", "django_admin_log"):
         assert f"DELETE FROM {table} " in sql
     for table in ("runs_job", "runs_preflightresult"):
@@ -404,7 +405,7 @@ def test_average_is_the_median_of_the_most_recent_window(plan, now):
 
 
 def test_average_needs_the_minimum_number_of_runs_and_is_cleared_below_it(plan, now):
-    """W22: fewer than the minimum clears an old value instead of keeping it."""
+    """Fewer than the minimum clears an old value instead of showing a stale one."""
     minimum = settings.MINIMUM_JOBS_FOR_AVERAGE
     Plan.objects.filter(pk=plan.pk).update(calculated_average_duration=999)
     completed(plan, [60] * (minimum - 1), now)
@@ -440,4 +441,4 @@ def test_plans_whose_average_does_not_change_are_not_written(plan, now):
 
 def test_bulk_public_ids_equal_hashids_encode():
     pks = [*range(0, 5000), *range(10**6, 10**6 + 5000), 2**40, 2**62]
-    assert maintenance.public_ids(pks) == [hashids.encode(pk) for pk in pks]
+    assert hashids.encode_many(pks) == [hashids.encode(pk) for pk in pks]

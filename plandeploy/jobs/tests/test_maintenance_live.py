@@ -21,7 +21,6 @@ from django.utils import timezone
 from plandeploy import queue, taskdefs
 from plandeploy.accounts.models import OrgConnection, User
 from plandeploy.catalog.models import Plan
-from plandeploy.jobs.maintenance import run_cleanup_user_data, run_expire_preflight_results
 from plandeploy.jobs.tests.test_maintenance import (
     DEAD_AFTER,
     PREFLIGHT_LIFETIME,
@@ -32,6 +31,7 @@ from plandeploy.jobs.tests.test_maintenance import (
     token_of,
     user_with_token,
 )
+from plandeploy.maintenance.services import run_cleanup_user_data, run_expire_preflight_results
 from plandeploy.runs.models import PreflightResult, Status
 from plandeploy.runs.tests.factories import EventListener, clear_queue, publish_plan
 from plandeploy.testing.processes import (
@@ -77,7 +77,7 @@ def test_expired_tokens_announce_user_token_invalid_per_user(listener):
 
 
 def test_interrupted_runs_announce_their_cancel_and_org_change(plan, listener):
-    """W6b: the reference's bulk update told no one."""
+    """Clients are told about each interrupted run (a silent bulk update left pages stale)."""
     now = timezone.now()
     dead_job = job(plan, enqueued_at=now - DEAD_AFTER, started_at=now - DEAD_AFTER)
     dead_preflight = preflight(plan, created_at=now - DEAD_AFTER)
@@ -234,7 +234,7 @@ def test_benchmark_runs_at_a_tiny_scale():
     assert "changed rows in steady state" not in result.stdout
 
 
-def test_periodic_tasks_use_the_seed_names_queues_and_a_lock():
+def test_periodic_tasks_use_their_task_names_queues_and_a_lock():
     from procrastinate.contrib.django import app
 
     periodic = {p.periodic_id: p for p in app.periodic_registry.periodic_tasks.values()}

@@ -22,12 +22,7 @@ from plandeploy.api.tests.helpers import deferred
 from plandeploy.catalog.models import Version
 from plandeploy.catalog.tests import factories as catalog_factories
 from plandeploy.jobs import scratch_orgs
-from plandeploy.jobs.scratch_orgs import (
-    INTERRUPTED_MESSAGE,
-    delete_scratch_org,
-    request_deletion,
-    run_expire_scratch_orgs,
-)
+from plandeploy.jobs.scratch_orgs import delete_scratch_org
 from plandeploy.jobs.tests.scratch_support import (
     EMAIL,
     FAIL_STEP,
@@ -40,6 +35,8 @@ from plandeploy.jobs.tests.scratch_support import (
 )
 from plandeploy.orgs import scratch
 from plandeploy.runs.models import Job, PreflightResult, ScratchOrg, Status
+from plandeploy.runs.scratch_org_removal import request_deletion, run_expire_scratch_orgs
+from plandeploy.runs.scratch_orgs import CREATION_INTERRUPTED_MESSAGE
 from plandeploy.runs.tests.factories import clear_queue
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -116,7 +113,7 @@ def test_the_plans_duration_override_sets_the_expiry():
     destroy(org)
 
 
-def test_w15_the_org_is_built_from_the_version_commit_when_the_plan_has_none(tmp_path):
+def test_the_org_is_built_from_the_version_commit_when_the_plan_has_none(tmp_path):
     repo, (tagged, head) = git_product(tmp_path, [definition(marker="v1"),
                                                   definition(marker="head")])
     plan = scratch_plan(repo_url=str(repo))
@@ -177,7 +174,7 @@ def test_a_creation_that_died_midway_is_failed_and_removed_when_run_again(events
     assert not leftover.exists()
     assert not ScratchOrg.objects.filter(pk=org.pk).exists()
     (error,) = [e for e in events.collect() if e["type"] == "SCRATCH_ORG_ERROR"]
-    assert error["message"] == INTERRUPTED_MESSAGE
+    assert error["message"] == CREATION_INTERRUPTED_MESSAGE
 
 
 def test_a_creation_job_for_a_deleted_org_does_nothing():
@@ -215,7 +212,7 @@ def test_a_failed_installation_deletes_the_org_and_keeps_the_job(events):
 
 
 def test_a_canceled_installation_keeps_the_org():
-    """W4: a cancel is not a failure; the org stays for another try."""
+    """A cancel is not a failure: the org is not deleted, it stays for another try."""
     plan = scratch_plan(steps=[FAIL_STEP], preflight_checks=[])
     org = post(plan)
     run_default_only_until_job_exists(org)

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from django.db import connection
 from django.utils import timezone
 
-from plandeploy.jobs.scratch_orgs import request_deletion
+from plandeploy import queue
 from plandeploy.jobs.tests.scratch_support import (
     EMAIL,
     ERROR_CHECK,
@@ -26,6 +25,7 @@ from plandeploy.jobs.tests.scratch_support import (
     workspaces,
 )
 from plandeploy.runs.models import CANCELED_MESSAGE, Job, PreflightResult, ScratchOrg, Status
+from plandeploy.runs.scratch_org_removal import request_deletion
 from plandeploy.runs.tests.factories import clear_queue, step_data
 from plandeploy.testing.processes import (
     FAST_WORKER_TIMINGS,
@@ -100,12 +100,7 @@ class Browser:
 
 def creation_finished(org_row: ScratchOrg) -> bool:
     """The create_scratch_org queue job has ended (succeeded jobs are deleted)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT 1 FROM procrastinate_jobs WHERE id = %s AND status IN ('todo', 'doing')",
-            [org_row.job_id],
-        )
-        return cursor.fetchone() is None
+    return not queue.live_job_ids([org_row.job_id])
 
 
 def row_of(body: dict) -> ScratchOrg:
@@ -143,7 +138,7 @@ def test_happy_path_creates_runs_the_preflight_then_installs(web, worker, events
     started = order.index(("PREFLIGHT_STARTED", "scratchorg", body["id"]))
     completed = order.index(("PREFLIGHT_COMPLETED", "preflightresult", preflight["id"]))
     job_started = order.index(("JOB_STARTED", "scratchorg", body["id"]))
-    assert started < completed < job_started  # W17: announced before it ran
+    assert started < completed < job_started  # announced before it ran: followable
     payloads = {e["type"]: e for e in events.collect() if e["model"] == "scratchorg"}
     assert payloads["PREFLIGHT_STARTED"]["preflight"] == preflight["id"]
     assert payloads["JOB_STARTED"]["job"] == job_row.hashid
@@ -162,7 +157,7 @@ def test_a_plan_with_an_optional_step_is_not_installed_by_itself(web, worker, ev
     assert events.types("scratchorg", body["id"]) == ["SCRATCH_ORG_CREATED", "PREFLIGHT_STARTED"]
 
 
-def test_w16_a_preflight_with_errors_installs_nothing(web, worker, events):
+def test_a_preflight_with_errors_installs_nothing(web, worker, events):
     plan = scratch_plan(preflight_checks=[ERROR_CHECK])  # every step required
     browser = Browser(web, plan)
     body = browser.create()

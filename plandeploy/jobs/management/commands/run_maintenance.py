@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from plandeploy.jobs.maintenance import RUNS
+from plandeploy.maintenance.services import RUNS
 
 
 class Command(BaseCommand):
     help = "Run one scheduled maintenance job in this process and print what it changed."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("name", choices=sorted(RUNS), help="the job's seed name")
+        parser.add_argument("name", choices=sorted(RUNS), help="the job's task name")
 
     def handle(self, *args, name: str, **options) -> None:
         counts = RUNS[name]()

@@ -1,0 +1,1 @@
+"""Serializers of the public API, one module per area."""

@@ -1,0 +1,59 @@
+"""Fields the public API's serializers share: short public ids and translated text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from plandeploy.hashids import HashIdModel, encode
+
+HASHID_SCHEMA = {"type": "string", "description": "a short public id"}
+
+
+@extend_schema_field(HASHID_SCHEMA)
+class HashIdRelatedField(serializers.PrimaryKeyRelatedField):
+    """A related object named by its short public id."""
+
+    default_error_messages = {
+        "does_not_exist": 'Invalid pk "{pk_value}" - object does not exist.',
+        "incorrect_type": "Incorrect type. Expected pk value, received {data_type}.",
+    }
+
+    def to_internal_value(self, data: Any) -> HashIdModel:
+        if not isinstance(data, str):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        pk = HashIdModel.pk_from_hashid(data)
+        if pk is None:
+            self.fail("does_not_exist", pk_value=data)
+        try:
+            return self.get_queryset().get(pk=pk)
+        except self.get_queryset().model.DoesNotExist:
+            self.fail("does_not_exist", pk_value=data)
+
+    def to_representation(self, value: Any) -> str:
+        return encode(value.pk)
+
+
+def tr(obj: Any, name: str) -> str:
+    """A translated field in the active language, falling back to any language there is."""
+    if obj is None:
+        return ""
+    return obj.safe_translation_getter(name, default="", any_language=True) or ""
+
+
+@extend_schema_field({"type": "string"})
+class TranslatedField(serializers.ReadOnlyField):
+    """A parler field read with fallbacks, so a missing translation is "" and never an error."""
+
+    def get_attribute(self, instance: Any) -> str:
+        *path, name = self.source_attrs
+        for attr in path:
+            instance = getattr(instance, attr)
+        return tr(instance, name)
+
+
+def request_user(context: dict):
+    request = context.get("request")
+    return getattr(request, "user", None)

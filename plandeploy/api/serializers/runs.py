@@ -1,0 +1,223 @@
+"""Plan runs, preflights and scratch orgs as the public API shows them, and job input."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from plandeploy.accounts.models import FullOrgType
+from plandeploy.api import sessions
+from plandeploy.api.serializers.fields import (
+    HASHID_SCHEMA,
+    HashIdRelatedField,
+    request_user,
+    tr,
+)
+from plandeploy.catalog.markdown import render
+from plandeploy.catalog.models import Plan, Step, Version
+from plandeploy.runs import services
+from plandeploy.runs.models import Job, PreflightResult, ScratchOrg, Status
+
+
+def _count(results: dict, status: str) -> int:
+    return sum(
+        1
+        for entries in (results or {}).values()
+        if isinstance(entries, list)
+        for entry in entries
+        if isinstance(entry, dict) and entry.get("status") == status
+    )
+
+
+class JobSerializer(serializers.Serializer):
+    """A job as its viewer may see it: org details only for its owner, staff or its session."""
+
+    id = serializers.CharField(source="hashid", read_only=True)
+    creator = serializers.SerializerMethodField()
+    plan = serializers.SerializerMethodField()
+    steps = serializers.SerializerMethodField()
+    instance_url = serializers.SerializerMethodField()
+    org_id = serializers.SerializerMethodField()
+    results = serializers.JSONField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    edited_at = serializers.DateTimeField(read_only=True)
+    enqueued_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    job_id = serializers.SerializerMethodField()
+    status = serializers.CharField(read_only=True)
+    org_name = serializers.SerializerMethodField()
+    org_type = serializers.CharField(read_only=True)
+    is_production_org = serializers.SerializerMethodField()
+    product_slug = serializers.CharField(source="plan.version.product.slug", read_only=True)
+    version_label = serializers.CharField(source="plan.version.label", read_only=True)
+    version_is_most_recent = serializers.SerializerMethodField()
+    plan_slug = serializers.CharField(source="plan.slug", read_only=True)
+    error_count = serializers.SerializerMethodField()
+    warning_count = serializers.SerializerMethodField()
+    is_public = serializers.BooleanField(read_only=True)
+    user_can_edit = serializers.SerializerMethodField()
+    message = serializers.SerializerMethodField()
+    error_message = serializers.SerializerMethodField()
+
+    def _session_org_id(self) -> str | None:
+        if "_session_org_id" not in self.context:
+            request = self.context.get("request")
+            self.context["_session_org_id"] = (
+                sessions.session_scratch_org_id(request) if request is not None else None
+            )
+        return self.context["_session_org_id"]
+
+    def _has_rights(self, obj: Job, include_staff: bool = True) -> bool:
+        user = request_user(self.context)
+        if obj.user_id is not None:
+            if not (user and user.is_authenticated):
+                return False
+            return obj.user_id == user.pk or (include_staff and user.is_staff)
+        session_org_id = self._session_org_id()
+        return bool(obj.org_id) and session_org_id == obj.org_id
+
+    @extend_schema_field({"type": "object", "nullable": True})
+    def get_creator(self, obj: Job) -> dict | None:
+        if obj.user is None or not self._has_rights(obj):
+            return None
+        return {"username": obj.user.sf_username or obj.user.username,
+                "is_staff": obj.user.is_staff}
+
+    @extend_schema_field(HASHID_SCHEMA)
+    def get_plan(self, obj: Job) -> str:
+        return obj.plan.hashid
+
+    def get_steps(self, obj: Job) -> list[str]:
+        return [step.hashid for step in obj.steps.all()]
+
+    def get_instance_url(self, obj: Job) -> str | None:
+        return (obj.user.instance_url if obj.user else None) if self._has_rights(obj) else None
+
+    def get_org_id(self, obj: Job) -> str | None:
+        return obj.org_id if self._has_rights(obj) else None
+
+    def get_org_name(self, obj: Job) -> str | None:
+        return (obj.user.org_name if obj.user else None) if self._has_rights(obj) else None
+
+    def get_job_id(self, obj: Job) -> str | None:
+        return str(obj.job_id) if obj.job_id is not None else None
+
+    def get_is_production_org(self, obj: Job) -> bool:
+        return obj.full_org_type == FullOrgType.PRODUCTION
+
+    def get_version_is_most_recent(self, obj: Job) -> bool:
+        latest = (
+            Version.objects.filter(product_id=obj.plan.version.product_id, is_listed=True)
+            .order_by("-created_at")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        return latest == obj.plan.version_id
+
+    def get_error_count(self, obj: Job) -> int:
+        return 0 if obj.status == Status.STARTED else _count(obj.results, "error")
+
+    def get_warning_count(self, obj: Job) -> int:
+        return 0 if obj.status == Status.STARTED else _count(obj.results, "warn")
+
+    def get_user_can_edit(self, obj: Job) -> bool:
+        return self._has_rights(obj, include_staff=False)
+
+    def get_message(self, obj: Job) -> str:
+        return render(tr(obj.plan.plan_template, "post_install_message")) + render(
+            tr(obj.plan, "post_install_message_additional")
+        )
+
+    def get_error_message(self, obj: Job) -> str:
+        return render(
+            tr(obj.plan.plan_template, "error_message")
+            or tr(obj.plan.version.product, "error_message")
+        )
+
+
+class JobCreateSerializer(serializers.Serializer):
+    """Input of POST /api/jobs/: its shape only; runs.services.request_job admits the run."""
+
+    plan = HashIdRelatedField(queryset=Plan.objects.select_related("version__product"))
+    steps = HashIdRelatedField(queryset=Step.objects.all(), many=True)
+    is_public = serializers.BooleanField(required=False, default=False)
+    results = serializers.JSONField(required=False, default=dict)
+
+    def validate_plan(self, plan: Plan) -> Plan:
+        # A field error, so that it is reported together with the other fields' errors.
+        try:
+            services.check_may_install(plan, self.context["request"].user)
+        except services.PlanNotAllowed as refused:
+            raise serializers.ValidationError(str(refused)) from None
+        return plan
+
+
+class JobUpdateSerializer(serializers.Serializer):
+    """PATCH/PUT of a job: only `is_public` may change, so a run cannot be re-pointed."""
+
+    is_public = serializers.BooleanField()
+
+    def validate(self, data: dict) -> dict:
+        fixed = sorted(
+            key for key in self.initial_data if key in {"plan", "steps", "results", "user"}
+        ) if isinstance(self.initial_data, dict) else []
+        if fixed:
+            raise serializers.ValidationError(
+                {key: ["This field cannot be changed."] for key in fixed}
+            )
+        return data
+
+
+class PreflightResultSerializer(serializers.Serializer):
+    id = serializers.SerializerMethodField()
+    instance_url = serializers.SerializerMethodField()
+    org_id = serializers.CharField(read_only=True, allow_null=True)
+    user = serializers.SerializerMethodField()
+    plan = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField(read_only=True)
+    edited_at = serializers.DateTimeField(read_only=True)
+    is_valid = serializers.BooleanField(read_only=True)
+    status = serializers.CharField(read_only=True)
+    results = serializers.JSONField(read_only=True)
+    error_count = serializers.IntegerField(read_only=True)
+    warning_count = serializers.IntegerField(read_only=True)
+    is_ready = serializers.BooleanField(read_only=True)
+
+    def get_id(self, obj: PreflightResult) -> str:
+        return str(obj.pk)
+
+    def get_instance_url(self, obj: PreflightResult) -> str | None:
+        return obj.user.instance_url if obj.user_id else None
+
+    def get_user(self, obj: PreflightResult) -> str | None:
+        return obj.user.hashid if obj.user_id else None
+
+    def get_plan(self, obj: PreflightResult) -> str:
+        return obj.plan.hashid
+
+
+class ScratchOrgSerializer(serializers.Serializer):
+    """A scratch org; `email` is write-only and used once by create_scratch_org."""
+
+    id = serializers.CharField(source="hashid", read_only=True)
+    plan = serializers.SerializerMethodField()
+    email = serializers.EmailField(write_only=True, max_length=254)
+    enqueued_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    edited_at = serializers.DateTimeField(read_only=True)
+    expires_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    status = serializers.CharField(read_only=True)
+    org_id = serializers.CharField(read_only=True, allow_null=True)
+    uuid = serializers.UUIDField(read_only=True)
+
+    def get_plan(self, obj: ScratchOrg) -> str:
+        return obj.plan.hashid
+
+
+class CurrentJobSerializer(serializers.Serializer):
+    id = serializers.CharField(source="hashid")
+    product_slug = serializers.CharField(source="plan.version.product.slug")
+    version_label = serializers.CharField(source="plan.version.label")
+    plan_slug = serializers.CharField(source="plan.slug")
+    plan_average_duration = serializers.IntegerField(
+        source="plan.calculated_average_duration", allow_null=True
+    )

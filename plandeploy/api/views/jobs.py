@@ -1,0 +1,117 @@
+"""/api/jobs/: create, read, make public and cancel plan runs (there is no list)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from plandeploy.api import sessions
+from plandeploy.api.permissions import HasOrgOrReadOnly
+from plandeploy.api.serializers.runs import (
+    JobCreateSerializer,
+    JobSerializer,
+    JobUpdateSerializer,
+)
+from plandeploy.api.views.common import enforce_csrf, get_by_hashid
+from plandeploy.api.views.querysets import job_queryset
+from plandeploy.runs import services
+from plandeploy.runs.models import Job
+
+
+class JobViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Create, read, make public, and cancel (DELETE) plan runs. There is no list."""
+
+    permission_classes = [HasOrgOrReadOnly]
+    serializer_class = JobSerializer
+    queryset = Job.objects.none()
+
+    def get_queryset(self) -> QuerySet:
+        user = self.request.user
+        jobs = job_queryset()
+        if user.is_authenticated and user.is_staff:
+            return jobs
+        visible = Job.objects.filter(is_public=True).values("pk")
+        query = jobs.filter(pk__in=visible)
+        if user.is_authenticated:
+            query = query | jobs.filter(user=user)
+        # A scratch org still being created has no org id: matching on it would show every
+        # job without an org.
+        session_org_id = sessions.session_scratch_org_id(self.request)
+        if session_org_id:
+            query = query | jobs.filter(user__isnull=True, org_id=session_org_id)
+        return query
+
+    def get_object(self) -> Job:
+        job = get_by_hashid(self.get_queryset(), self.kwargs["pk"])
+        self.check_object_permissions(self.request, job)
+        return job
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return JobCreateSerializer
+        if self.action in ("update", "partial_update"):
+            return JobUpdateSerializer
+        return JobSerializer
+
+    def _job_response(self, job: Job, code: int = status.HTTP_200_OK) -> Response:
+        job = job_queryset().get(pk=job.pk)
+        return Response(JobSerializer(job, context=self.get_serializer_context()).data,
+                        status=code)
+
+    @extend_schema(request=JobCreateSerializer, responses={201: JobSerializer})
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        enforce_csrf(request)
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        scratch_org = None
+        if not request.user.is_authenticated:
+            scratch_org = sessions.session_scratch_org(
+                request, plan_id=data["plan"].pk, complete=True
+            )
+        try:
+            job = services.request_job(
+                plan=data["plan"],
+                steps=data["steps"],
+                user=request.user,
+                scratch_org=scratch_org,
+                is_public=data["is_public"],
+                results=data.get("results") or {},
+            )
+        except services.PlanNotAllowed as refused:
+            raise exceptions.ValidationError({"plan": [str(refused)]}) from None
+        except services.Refused as refused:
+            raise exceptions.ValidationError({"non_field_errors": [str(refused)]}) from None
+        return self._job_response(job, status.HTTP_201_CREATED)
+
+    @extend_schema(request=JobUpdateSerializer, responses={200: JobSerializer})
+    def update(self, request: Request, *args, **kwargs) -> Response:
+        job = self.get_object()
+        enforce_csrf(request)
+        serializer = JobUpdateSerializer(data=request.data, partial=kwargs.get("partial", False))
+        serializer.is_valid(raise_exception=True)
+        try:
+            services.set_job_public(job, serializer.validated_data.get("is_public"))
+        except services.Refused as refused:
+            raise exceptions.ValidationError({"non_field_errors": [str(refused)]}) from None
+        return self._job_response(job)
+
+    @extend_schema(request=JobUpdateSerializer, responses={200: JobSerializer})
+    def partial_update(self, request: Request, *args, **kwargs) -> Response:
+        kwargs["partial"] = True
+        return self.update(request, *args, **kwargs)
+
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        job = self.get_object()
+        enforce_csrf(request)
+        services.request_cancel_job(job)
+        return Response(status=status.HTTP_204_NO_CONTENT)

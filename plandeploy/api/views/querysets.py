@@ -1,0 +1,53 @@
+"""The querysets the public API reads through, with what their serializers touch prefetched."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+
+from plandeploy.catalog.models import Plan, Product, Step, Version
+from plandeploy.runs.models import Job
+
+
+def plan_queryset() -> QuerySet:
+    return Plan.objects.select_related(
+        "version__product__visible_to", "version__product", "plan_template", "visible_to"
+    ).prefetch_related(
+        "translations",
+        "plan_template__translations",
+        "plan_template__slugs",
+        Prefetch("steps", queryset=Step.objects.prefetch_related("translations")),
+        "version__product__translations",
+    )
+
+
+def version_queryset() -> QuerySet:
+    return Version.objects.select_related("product").prefetch_related(
+        "translations", Prefetch("plans", queryset=plan_queryset())
+    )
+
+
+def product_queryset() -> QuerySet:
+    return Product.objects.select_related("category", "visible_to").prefetch_related(
+        "translations",
+        "category__translations",
+        "productslug_set",
+        Prefetch("versions", queryset=version_queryset()),
+    )
+
+
+def listed_products() -> QuerySet:
+    listed_ids = Version.objects.filter(is_listed=True).values("product_id")
+    return product_queryset().filter(is_listed=True, pk__in=listed_ids)
+
+
+def job_queryset() -> QuerySet:
+    return Job.objects.select_related(
+        "user__org_connection", "plan__plan_template", "plan__version__product"
+    ).prefetch_related(
+        "steps",
+        "plan__translations",
+        "plan__plan_template__translations",
+        "plan__plan_template__slugs",
+        "plan__version__product__translations",
+        "plan__version__product__productslug_set",
+    )

@@ -1,0 +1,1 @@
+"""The scheduled maintenance rules: set-based SQL in batches, one module per job."""

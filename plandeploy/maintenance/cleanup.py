@@ -1,0 +1,145 @@
+"""cleanup_user_data's rules: dead runs end, old run details and old API tokens go.
+
+The user rules (org tokens, idle users) are in maintenance.users; `cleanup_steps` lists
+all of them in the order a run applies them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, models
+from django.db.models import Q
+from rest_framework.authtoken.models import Token
+
+from plandeploy import queue
+from plandeploy.maintenance.batches import (
+    BATCH_SIZE,
+    abort_queue_jobs,
+    batched,
+    lock_candidates,
+)
+from plandeploy.maintenance.users import USER_WEIGHT, delete_idle_users, expire_org_tokens
+from plandeploy.runs.models import INTERRUPTED_MESSAGE, Job, PreflightResult, Status
+from plandeploy.runs.status import transition_many
+
+# A run that outlived its hard time limit by this much has no live worker behind it.
+DEAD_RUN_GRACE = timedelta(seconds=120)
+
+
+def cleanup_steps(now: datetime, batch_size: int = BATCH_SIZE) -> dict[str, Callable[[], int]]:
+    """Each sub-step of cleanup_user_data, run to the end in batches; returns rows changed."""
+    users_batch = max(1, batch_size // USER_WEIGHT)
+    return {
+        "jobs_interrupted": lambda: batched(
+            lambda: len(interrupt_dead_jobs(now, batch_size)), batch_size),
+        "preflights_interrupted": lambda: batched(
+            lambda: len(interrupt_dead_preflights(now, batch_size)), batch_size),
+        "org_tokens_expired": lambda: batched(
+            lambda: len(expire_org_tokens(now, batch_size)), batch_size),
+        "users_deleted": lambda: batched(
+            lambda: delete_idle_users(now, users_batch), users_batch),
+        **{
+            f"{label}_{column}s_cleared": (
+                lambda model=model, column=column: batched(
+                    lambda: clear_old_run_details(model, column, now, batch_size), batch_size)
+            )
+            for model, label in ((Job, "job"), (PreflightResult, "preflight"))
+            for column in ("exception", "log")
+        },
+        "api_tokens_deleted": lambda: batched(
+            lambda: delete_old_api_tokens(now, batch_size), batch_size),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Runs past their hard time limit end `canceled`, with a message and a notification.
+
+
+def _dead_run_filter(model: type[models.Model], now: datetime) -> Q:
+    """Started runs that exceeded their time limit, measured from when they began running.
+
+    A run that began (`started_at` set) and is older than JOB_TIMEOUT + grace has been
+    killed by its time limit or lost its worker. A run that never began is measured from
+    when it was handed to the queue (`enqueued_at`, or `created_at` for preflights, which
+    are queued at creation), but one whose queue row is still waiting (`todo`) is only
+    queued behind other work and is left alone, so a long queue does not cancel runs that
+    would have run. Runs that never reached the queue belong to the enqueuer.
+    """
+    cutoff = now - timedelta(seconds=settings.JOB_TIMEOUT) - DEAD_RUN_GRACE
+    queued_field = "enqueued_at" if model is Job else "created_at"
+    still_waiting = queue.waiting_job_exists("job_id")
+    # started_at >= queued time, so the queued-time bound is implied; it lets the
+    # partial index on (queued time) WHERE status = 'started' find the candidates.
+    return Q(**{f"{queued_field}__lte": cutoff}) & (
+        Q(started_at__lte=cutoff) | (Q(started_at__isnull=True) & ~still_waiting)
+    )
+
+
+def interrupt_dead_jobs(now: datetime, limit: int = BATCH_SIZE) -> list[int]:
+    return _interrupt(Job, now, limit)
+
+
+def interrupt_dead_preflights(now: datetime, limit: int = BATCH_SIZE) -> list[int]:
+    return _interrupt(PreflightResult, now, limit)
+
+
+def _interrupt(model: type[models.Model], now: datetime, limit: int) -> list[int]:
+    pks = lock_candidates(
+        model.objects.filter(_dead_run_filter(model, now), status=Status.STARTED),
+        "enqueued_at" if model is Job else "created_at",
+        limit,
+    )
+    moved = transition_many(model, pks, Status.CANCELED, exception=INTERRUPTED_MESSAGE)
+    abort_queue_jobs(model, moved)
+    return moved
+
+
+# ---------------------------------------------------------------------------------------
+# Exceptions and logs of old runs are cleared.
+
+
+def clear_old_run_details(
+    model: type[models.Model], column: str, now: datetime, limit: int = BATCH_SIZE
+) -> int:
+    """Clear `exception` and the scrubbed `log` of runs created EXCEPTION_RETENTION_DAYS ago,
+    selected by `column` ("exception" or "log": each has its partial index).
+
+    Both may hold customer metadata (schema names, usernames); `results` (the per-step
+    outcome shown on the run's page) is kept.
+    """
+    predicate = {"exception": "exception IS NOT NULL", "log": "log <> ''"}[column]
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        # ORDER BY the indexed column: without it the planner may bet on a sequential scan
+        # finding LIMIT rows early, and read the whole table when none is due.
+        cursor.execute(
+            f"""
+            UPDATE {table} SET exception = NULL, log = ''
+             WHERE id IN (SELECT id FROM {table}
+                           WHERE {predicate} AND created_at <= %s
+                           ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED)
+            """,
+            [now - timedelta(days=settings.EXCEPTION_RETENTION_DAYS), limit],
+        )
+        return cursor.rowcount
+
+
+# ---------------------------------------------------------------------------------------
+# API tokens older than API_TOKEN_EXPIRE_AFTER_DAYS.
+
+
+def delete_old_api_tokens(now: datetime, limit: int = BATCH_SIZE) -> int:
+    table = Token._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            DELETE FROM {table}
+             WHERE key IN (SELECT key FROM {table} WHERE created <= %s
+                           ORDER BY created LIMIT %s FOR UPDATE SKIP LOCKED)
+            """,
+            [now - timedelta(days=settings.API_TOKEN_EXPIRE_AFTER_DAYS), limit],
+        )
+        return cursor.rowcount

@@ -1,0 +1,1 @@
+"""Carrying a plan run or a preflight from `started` to a final status, in the worker."""

@@ -1,0 +1,83 @@
+"""A run's RunSpec from its row: the org it runs against, the checkout and the steps."""
+
+from __future__ import annotations
+
+import tempfile
+
+from plandeploy import repos
+from plandeploy.flowrunner import OrgInput, RunSpec, run_secrets
+from plandeploy.runs.execution import writer
+from plandeploy.runs.execution.loaders import RunRow, load_steps
+from plandeploy.runs.models import ScratchOrg
+
+
+class RunSetupError(Exception):
+    """The run cannot start (no org, no repository, ...); the message is shown to the user."""
+
+
+def org_tokens(row: RunRow) -> list[str]:
+    """The org's stored tokens: never sent to a local org's run, always scrubbed."""
+    connection_row = row.connection
+    if connection_row is None:
+        return []
+    return [t for t in (connection_row.access_token, connection_row.refresh_token) if t]
+
+
+def org_input(row: RunRow) -> OrgInput:
+    """The org the run targets: the user's connected org, else the scratch org it runs on."""
+    if row.user_id is not None:
+        connection_row = row.connection
+        if connection_row is None or connection_row.org_id != row.org_id:
+            raise RunSetupError(
+                "The connection to the org was lost. Please log in again and retry."
+            )
+        if connection_row.org_type == "local":
+            return OrgInput(
+                "local", connection_row.org_id, workspace=connection_row.workspace,
+                username=connection_row.org_username or None,
+                instance_url=connection_row.instance_url or None,
+            )
+        return OrgInput(
+            "salesforce", connection_row.org_id,
+            instance_url=connection_row.instance_url or None,
+            access_token=connection_row.access_token,
+            username=connection_row.org_username or None,
+        )
+    scratch = ScratchOrg.objects.filter(org_id=row.org_id).first() if row.org_id else None
+    if scratch is None:
+        # A persistent-org run whose user was deleted, or a scratch org that is gone: the
+        # run must still end (failed, with this reason) rather than stay `started`.
+        raise RunSetupError("The org for this run no longer exists.")
+    config = scratch.config or {}
+    if config.get("workspace"):
+        return OrgInput("local", scratch.org_id, workspace=config["workspace"],
+                        username=config.get("username"))
+    return OrgInput(
+        "salesforce", scratch.org_id, instance_url=config.get("instance_url"),
+        access_token=config.get("access_token"), username=config.get("username"),
+    )
+
+
+def build_spec(row: RunRow, *, kind: str, public_id: str, job_pk: int | None,
+               secrets: list[str]) -> RunSpec:
+    """The RunSpec; `secrets` is filled in first, so that a setup error is scrubbed too."""
+    org = org_input(row)
+    tokens = org_tokens(row)
+    secrets[:] = run_secrets(org, tokens)
+    try:
+        repo_dir = repos.checkout_product(row.repo_url, row.commit_ish)
+    except repos.CheckoutError as exc:
+        raise RunSetupError(str(exc)) from exc
+    steps = load_steps(row.plan_id, job_pk)
+    home = tempfile.mkdtemp(prefix=f"plandeploy-run-{public_id}-")
+    return RunSpec(
+        kind=kind,  # type: ignore[arg-type]
+        repo_dir=str(repo_dir),
+        steps=steps,
+        org=org,
+        home_dir=home,
+        plan_checks=list(row.preflight_checks or []),
+        secrets=tokens,
+        log_flush_seconds=writer.LOG_WRITE_SECONDS,
+        name=row.plan_name or "plandeploy",
+    )
