@@ -54,3 +54,65 @@ def forget_workers() -> None:
     """Remove every worker's registration, as if none had ever run (jobs keep their rows)."""
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM procrastinate_workers")
+
+
+def set_status(job_id: int, status: str) -> None:
+    """Put a queue job in `status` (e.g. 'doing', as a worker that fetched it would)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {JOBS_TABLE} SET status = %s WHERE id = %s", [status, job_id])
+
+
+def abort_requested(job_id: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT abort_requested FROM {JOBS_TABLE} WHERE id = %s", [job_id])
+        return cursor.fetchone()[0]
+
+
+def rows(task_name: str, after_id: int = 0) -> list[dict]:
+    """Every queue row of `task_name` with id > `after_id`: id, queue_name, lock, args, status."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, queue_name, lock, args, status FROM {JOBS_TABLE} "
+            "WHERE task_name = %s AND id > %s ORDER BY id",
+            [task_name, after_id],
+        )
+        columns = [c.name for c in cursor.description]
+        found = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    for row in found:
+        if isinstance(row["args"], str):
+            row["args"] = json.loads(row["args"])
+    return found
+
+
+def last_job_id() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {JOBS_TABLE}")
+        return cursor.fetchone()[0]
+
+
+def delete_waiting(task_name: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {JOBS_TABLE} WHERE task_name = %s AND status = 'todo'",
+                       [task_name])
+
+
+def last_analyze():
+    """When the queue table's statistics were last refreshed by ANALYZE."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = %s",
+                       [JOBS_TABLE])
+        return cursor.fetchone()[0]
+
+
+def clear_queue() -> None:
+    """Empty the queue's tables: Django's flush between transactional tests skips them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Ids keep counting: a worker still finishing a truncated job must never find a
+            # new job under the same id. The tables are locked in the order a worker's
+            # periodic deferrer writes them (periodic_defers, then jobs, then events): in
+            # another order, a running worker's deferral and this deadlock.
+            f"TRUNCATE procrastinate_periodic_defers, {JOBS_TABLE}, procrastinate_events "
+            "CASCADE"
+        )

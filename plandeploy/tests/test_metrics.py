@@ -78,3 +78,19 @@ def test_a_bearer_token_opens_metrics_from_anywhere(client, settings):
     response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token")
     assert response.status_code == 200
     assert b"plandeploy_queue_waiting_jobs" in response.content
+
+
+def test_a_scheduled_job_that_succeeded_shows_its_last_success(client):
+    """The queue deletes succeeded jobs, so the success must be recorded apart from them."""
+    import time
+
+    from plandeploy.testing.processes import run_worker_until_idle
+
+    clear_queue()
+    started = time.time()
+    taskdefs.expire_preflight_results.defer(timestamp=0)
+    run_worker_until_idle(queues=("short",))
+    found = samples(client)
+    key = ("plandeploy_scheduled_job_last_success_timestamp_seconds",
+           (("schedule", "expire_preflight_results"),))
+    assert found[key] >= started - 1

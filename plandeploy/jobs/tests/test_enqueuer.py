@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from collections.abc import Iterator
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from procrastinate.contrib.django import app
 
 from plandeploy import taskdefs
@@ -21,6 +20,7 @@ from plandeploy.runs.tests.factories import (
     publish_plan,
 )
 from plandeploy.testing.processes import run_worker_until_idle
+from plandeploy.tests import queue_rows as queue_row_helpers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,18 +31,7 @@ def empty_queue():
 
 
 def queue_rows(task_name: str) -> list[dict]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, queue_name, lock, args, status FROM procrastinate_jobs "
-            "WHERE task_name = %s ORDER BY id",
-            [task_name],
-        )
-        columns = [c.name for c in cursor.description]
-        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-    for row in rows:
-        if isinstance(row["args"], str):
-            row["args"] = json.loads(row["args"])
-    return rows
+    return queue_row_helpers.rows(task_name)
 
 
 def new_job(plan=None, user=None) -> Job:
@@ -297,12 +286,7 @@ def test_an_enqueuer_takes_every_waiting_job_batch_by_batch(monkeypatch):
 
 
 def last_queue_analyze():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute(
-            "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'procrastinate_jobs'"
-        )
-        return cursor.fetchone()[0]
+    return queue_row_helpers.last_analyze()
 
 
 def test_a_big_batch_refreshes_the_queue_statistics(monkeypatch):

@@ -28,6 +28,7 @@ from plandeploy.maintenance.services import (
 )
 from plandeploy.runs.models import INTERRUPTED_MESSAGE, Job, PreflightResult, Status
 from plandeploy.runs.tests.factories import org_id, publish_plan
+from plandeploy.tests import queue_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -130,15 +131,12 @@ def test_dead_job_whose_queue_row_is_still_running_gets_an_abort_request(plan, n
     stuck = job(plan, enqueued_at=now - DEAD_AFTER, started_at=now - DEAD_AFTER)
     queue_id = taskdefs.run_flows_job.defer(job_pk=stuck.pk)
     Job.objects.filter(pk=stuck.pk).update(job_id=queue_id)
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE procrastinate_jobs SET status = 'doing' WHERE id = %s", [queue_id])
+    queue_rows.set_status(queue_id, "doing")
 
     run_cleanup_user_data(now)
 
     assert status_of(stuck) == Status.CANCELED
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT abort_requested FROM procrastinate_jobs WHERE id = %s", [queue_id])
-        assert cursor.fetchone()[0] is True
+    assert queue_rows.abort_requested(queue_id) is True
 
 
 def test_finished_and_never_enqueued_jobs_are_not_touched(plan, now):

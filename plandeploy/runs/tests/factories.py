@@ -138,15 +138,7 @@ class EventListener:
 
 
 def clear_queue() -> None:
-    """Empty procrastinate's tables: Django's flush between transactional tests skips them."""
-    from django.db import connection
+    """Empty the queue's tables: Django's flush between transactional tests skips them."""
+    from plandeploy.tests import queue_rows
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            # Ids keep counting: a worker still finishing a truncated job must never find a
-            # new job under the same id. The tables are locked in the order a worker's
-            # periodic deferrer writes them (periodic_defers, then jobs, then events): in
-            # another order, a running worker's deferral and this deadlock.
-            "TRUNCATE procrastinate_periodic_defers, procrastinate_jobs, procrastinate_events "
-            "CASCADE"
-        )
+    queue_rows.clear_queue()

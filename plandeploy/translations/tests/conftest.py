@@ -6,10 +6,9 @@ across sessions, so rows left by other tests (or an earlier failed run) are set 
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from django.db import connection
+
+from plandeploy.tests import queue_rows
 
 
 @pytest.fixture(autouse=True)
@@ -17,14 +16,9 @@ def queue_baseline(request) -> int:
     if not request.node.get_closest_marker("django_db"):
         return 0
     request.getfixturevalue("_django_db_helper")
-    with connection.cursor() as cursor:
-        # A waiting translation job from elsewhere would absorb ours (its queueing lock).
-        cursor.execute(
-            "DELETE FROM procrastinate_jobs WHERE task_name = 'update_all_translations' "
-            "AND status = 'todo'"
-        )
-        cursor.execute("SELECT coalesce(max(id), 0) FROM procrastinate_jobs")
-        return cursor.fetchone()[0]
+    # A waiting translation job from elsewhere would absorb ours (its queueing lock).
+    queue_rows.delete_waiting("update_all_translations")
+    return queue_rows.last_job_id()
 
 
 @pytest.fixture
@@ -32,12 +26,7 @@ def deferred(queue_baseline):
     """The translation jobs deferred since the test started: (task, queue, kwargs)."""
 
     def jobs() -> list[tuple[str, str, dict]]:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT task_name, queue_name, args FROM procrastinate_jobs "
-                "WHERE id > %s AND task_name = 'update_all_translations' ORDER BY id",
-                [queue_baseline],
-            )
-            return [(name, queue, json.loads(args)) for name, queue, args in cursor.fetchall()]
+        return [("update_all_translations", row["queue_name"], row["args"])
+                for row in queue_rows.rows("update_all_translations", after_id=queue_baseline)]
 
     return jobs

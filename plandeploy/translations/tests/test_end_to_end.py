@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from plandeploy.accounts.models import User
 from plandeploy.testing.processes import wait_until, web_process, worker_process
+from plandeploy.tests import queue_rows
 from plandeploy.translations.tests.builders import make_plan, make_product
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -16,12 +16,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def job_outcome(job_id: int) -> str | None:
     """None while the job waits or runs; "succeeded" once the worker deleted it; else its status."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT status FROM procrastinate_jobs WHERE id = %s", [job_id])
-        row = cursor.fetchone()
-    if row is None:
+    status = queue_rows.job_status(job_id)
+    if status is None:
         return "succeeded"
-    return None if row[0] in ("todo", "doing") else row[0]
+    return None if status in ("todo", "doing") else status
 
 
 def test_patch_then_worker_then_public_api_speaks_spanish_with_english_fallback():

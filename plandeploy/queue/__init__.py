@@ -1,13 +1,14 @@
-"""The queue adapter: the one module that knows procrastinate's API, tables, channels and SQL.
+"""The queue adapter: the one package that knows procrastinate's API, tables, channels and SQL.
 
 Everything else declares jobs as `TaskDef`s (`plandeploy/taskdefs.py`), defers them with
-`TaskDef.defer` inside its own transaction, and asks this module about the queue. An upgrade
-of procrastinate touches this file and the migration that indexes its table.
+`TaskDef.defer` inside its own transaction, and asks this package about the queue; workers
+run through `plandeploy.queue.worker`. An upgrade of procrastinate touches this package and
+the migration that indexes its table.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -21,23 +22,35 @@ from procrastinate import exceptions as _exceptions
 from procrastinate import jobs as _jobs
 from procrastinate import manager, tasks
 from procrastinate import sql as _sql
-from procrastinate import worker as _worker
 from procrastinate.contrib.django import app
 from procrastinate.contrib.django.django_connector import DjangoConnector
 from procrastinate.contrib.django.models import ProcrastinateJob
 from procrastinate.job_context import AbortReason, JobContext
 
+from plandeploy.queue.worker import (
+    QUEUES,
+    run_worker,
+    stalled_after_seconds,
+    worker_heartbeats,
+    worker_ids,
+    worker_options,
+)
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "QUEUES",
     "AbortReason",
     "AlreadyEnqueued",
     "JobContext",
     "TaskDef",
-    "QUEUES",
+    "run_worker",
+    "stalled_after_seconds",
+    "worker_heartbeats",
+    "worker_ids",
+    "worker_options",
 ]
 
-QUEUES = ("default", "short")
 AlreadyEnqueued = _exceptions.AlreadyEnqueued
 FuncT = TypeVar("FuncT", bound=Callable[..., Any])
 
@@ -73,8 +86,9 @@ class TaskDef:
         under that named schedule (unless CRON_SCHEDULE disabled it)."""
 
         def register(func: FuncT) -> FuncT:
-            task = app.task(name=self.name, queue=self.queue, pass_context=pass_context)(func)
             cron = settings.SCHEDULES[schedule] if schedule else None
+            code = _recording_success(schedule, func) if schedule else func
+            task = app.task(name=self.name, queue=self.queue, pass_context=pass_context)(code)
             if cron is not None:
                 configure: dict[str, Any] = {"queue": self.queue}
                 if self.lock:
@@ -161,6 +175,27 @@ class TaskDef:
         return self.defer(**task_kwargs)
 
 
+# The table of plandeploy.jobs.models.ScheduleSuccess (named here: the adapter sits below jobs).
+SCHEDULE_SUCCESS_TABLE = "jobs_schedulesuccess"
+
+
+def _recording_success(schedule: str, func: FuncT) -> FuncT:
+    """`func`, recording in the database when a run of it under `schedule` succeeded."""
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        result = func(*args, **kwargs)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {SCHEDULE_SUCCESS_TABLE} (name, succeeded_at) VALUES (%s, now()) "
+                "ON CONFLICT (name) DO UPDATE SET succeeded_at = EXCLUDED.succeeded_at",
+                [schedule],
+            )
+        return result
+
+    return run  # type: ignore[return-value]
+
+
 # -- the queue's state ----------------------------------------------------------------------
 
 
@@ -222,18 +257,6 @@ def abort(job_id: int) -> None:
     django_job_manager().cancel_job_by_id(job_id, abort=True)
 
 
-def stalled_after_seconds() -> float:
-    """Heartbeat age after which a worker is taken for dead (its runs are then ended).
-
-    A stopping worker sends no heartbeat while its runs use their shutdown grace and are
-    then stopped, so a worker is never declared dead before that has had time to happen.
-    """
-    return max(
-        settings.STALLED_WORKER_SECONDS,
-        settings.SHUTDOWN_GRACE_SECONDS + settings.WORKER_HEARTBEAT_SECONDS + 5,
-    )
-
-
 def finish_stalled_jobs(task_names: Iterable[str] | None = None) -> list[tuple[int, str]]:
     """Mark failed the running queue jobs of dead workers (heartbeat older than
     `stalled_after_seconds()`), in the caller's transaction; returns (id, task name) of each.
@@ -262,136 +285,7 @@ def finish_stalled_jobs(task_names: Iterable[str] | None = None) -> list[tuple[i
     return stalled
 
 
-# -- workers --------------------------------------------------------------------------------
-
-
-def worker_options(queues: Iterable[str], concurrency: int) -> dict[str, Any]:
-    return {
-        "queues": list(queues),
-        "concurrency": concurrency,
-        # LISTEN/NOTIFY wakes the worker at once; the short poll bounds a missed wake-up.
-        "fetch_job_polling_interval": settings.WORKER_POLLING_SECONDS,
-        "abort_job_polling_interval": 0.5,
-        # Runs get SHUTDOWN_GRACE_SECONDS to finish; then the task is aborted and ends them.
-        "shutdown_graceful_timeout": settings.SHUTDOWN_GRACE_SECONDS,
-        "update_heartbeat_interval": settings.WORKER_HEARTBEAT_SECONDS,
-        "stalled_worker_timeout": stalled_after_seconds(),
-        "delete_jobs": "successful",
-        "install_signal_handlers": True,
-    }
-
-
-class WakeSafeJobManager(manager.JobManager):
-    """A job manager that never sleeps through a LISTEN/NOTIFY wake-up.
-
-    procrastinate clears its wake-up event after each fetch, so a job deferred while an
-    empty fetch is in flight waits for the next poll. Counting notifications lets an empty
-    fetch that overlapped one fetch again at once.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.notifications_seen = 0
-
-    async def listen_for_jobs(self, *, on_notification, queues=None) -> None:
-        async def count_then_forward(*, channel: str, notification: Any) -> None:
-            self.notifications_seen += 1
-            await on_notification(channel=channel, notification=notification)
-
-        await super().listen_for_jobs(on_notification=count_then_forward, queues=queues)
-
-    async def fetch_job(self, queues: Iterable[str] | None, worker_id: int):
-        while True:
-            seen = self.notifications_seen
-            job = await super().fetch_job(queues=queues, worker_id=worker_id)
-            if job is not None or self.notifications_seen == seen:
-                return job
-
-
-# Back-off of a worker's periodic deferrer and heartbeat after a database error.
-SIDE_TASK_RETRY_SECONDS = (1.0, 30.0)
-
-
-class ResilientWorker(_worker.Worker):
-    """A worker whose periodic deferrer and heartbeat survive database errors.
-
-    procrastinate stops the whole worker when one of its side tasks raises, so one deadlock
-    or a PostgreSQL restart used to stop the periodic jobs of that worker for good. These two
-    side tasks retry with a back-off instead. (Overrides private methods of procrastinate's
-    Worker: the version is bounded in pyproject.toml.)
-    """
-
-    async def _periodic_deferrer(self) -> None:
-        await _retry_forever("periodic deferrer", super()._periodic_deferrer)
-
-    async def _update_heartbeat(self) -> None:
-        await _retry_forever("worker heartbeat", super()._update_heartbeat)
-
-
-async def _retry_forever(what: str, run: Callable[[], Any]) -> None:
-    delay, longest = SIDE_TASK_RETRY_SECONDS
-    while True:
-        try:
-            return await run()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a database error: the worker must go on
-            logger.warning("%s failed (%s: %s); retrying in %g s",
-                           what, type(exc).__name__, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, longest)
-
-
-def run_worker(
-    queues: Iterable[str] = QUEUES,
-    concurrency: int = 2,
-    name: str | None = None,
-    *,
-    wait: bool = True,
-    install_signal_handlers: bool = True,
-) -> None:
-    """Run a worker in this process until SIGINT/SIGTERM (or, with wait=False, until no job
-    is left to run on `queues`)."""
-    options = worker_options(queues, concurrency)
-    options.update(wait=wait, install_signal_handlers=install_signal_handlers)
-    if name:
-        options["name"] = name
-    worker_connector = app.connector.get_worker_connector()  # type: ignore[attr-defined]
-    with app.replace_connector(worker_connector) as worker_app:
-        logger.info("worker starting: queues=%s concurrency=%s", options["queues"], concurrency)
-        regular_manager = worker_app.job_manager
-        worker_app.job_manager = WakeSafeJobManager(worker_connector)
-
-        async def run() -> None:
-            async with worker_app.open_async():
-                worker_app.perform_import_paths()
-                worker = ResilientWorker(
-                    app=worker_app, **{**worker_app.worker_defaults, **options}
-                )
-                await worker.run()
-
-        try:
-            asyncio.run(run())
-        finally:
-            worker_app.job_manager = regular_manager
-
-
-def worker_ids() -> set[int]:
-    """Ids of the workers registered in the queue (alive, or dead and not yet pruned)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM procrastinate_workers")
-        return {row[0] for row in cursor.fetchall()}
-
-
-def worker_heartbeats() -> tuple[int, float | None]:
-    """(registered workers, age in seconds of the newest heartbeat or None)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*), EXTRACT(EPOCH FROM now() - max(last_heartbeat)) "
-            "FROM procrastinate_workers"
-        )
-        workers, age = cursor.fetchone()
-    return workers, (float(age) if age is not None else None)
+# -- what operators see ------------------------------------------------------------------
 
 
 def queue_stats() -> dict[str, dict[str, float | None]]:
@@ -420,14 +314,9 @@ def queue_stats() -> dict[str, dict[str, float | None]]:
 
 
 def last_periodic_successes() -> dict[str, float]:
-    """Per schedule name (periodic id): when a run of it last succeeded, as a Unix time."""
+    """Per schedule name: when a run of it last succeeded, as a Unix time."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            SELECT p.periodic_id, EXTRACT(EPOCH FROM max(e.at))
-              FROM procrastinate_periodic_defers p
-              JOIN procrastinate_events e ON e.job_id = p.job_id AND e.type = 'succeeded'
-             GROUP BY p.periodic_id
-            """
+            f"SELECT name, EXTRACT(EPOCH FROM succeeded_at) FROM {SCHEDULE_SUCCESS_TABLE}"
         )
         return {name: float(at) for name, at in cursor.fetchall()}

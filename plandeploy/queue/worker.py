@@ -1,0 +1,160 @@
+"""Running procrastinate workers: their options, a wake-safe fetch, and side tasks that retry."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from procrastinate import manager
+from procrastinate import worker as _worker
+from procrastinate.contrib.django import app
+
+logger = logging.getLogger(__name__)
+
+QUEUES = ("default", "short")
+
+
+def stalled_after_seconds() -> float:
+    """Heartbeat age after which a worker is taken for dead (its runs are then ended).
+
+    A stopping worker sends no heartbeat while its runs use their shutdown grace and are
+    then stopped, so a worker is never declared dead before that has had time to happen.
+    """
+    return max(
+        settings.STALLED_WORKER_SECONDS,
+        settings.SHUTDOWN_GRACE_SECONDS + settings.WORKER_HEARTBEAT_SECONDS + 5,
+    )
+
+
+
+def worker_options(queues: Iterable[str], concurrency: int) -> dict[str, Any]:
+    return {
+        "queues": list(queues),
+        "concurrency": concurrency,
+        # LISTEN/NOTIFY wakes the worker at once; the short poll bounds a missed wake-up.
+        "fetch_job_polling_interval": settings.WORKER_POLLING_SECONDS,
+        "abort_job_polling_interval": 0.5,
+        # Runs get SHUTDOWN_GRACE_SECONDS to finish; then the task is aborted and ends them.
+        "shutdown_graceful_timeout": settings.SHUTDOWN_GRACE_SECONDS,
+        "update_heartbeat_interval": settings.WORKER_HEARTBEAT_SECONDS,
+        "stalled_worker_timeout": stalled_after_seconds(),
+        "delete_jobs": "successful",
+        "install_signal_handlers": True,
+    }
+
+
+class WakeSafeJobManager(manager.JobManager):
+    """A job manager that never sleeps through a LISTEN/NOTIFY wake-up.
+
+    procrastinate clears its wake-up event after each fetch, so a job deferred while an
+    empty fetch is in flight waits for the next poll. Counting notifications lets an empty
+    fetch that overlapped one fetch again at once.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.notifications_seen = 0
+
+    async def listen_for_jobs(self, *, on_notification, queues=None) -> None:
+        async def count_then_forward(*, channel: str, notification: Any) -> None:
+            self.notifications_seen += 1
+            await on_notification(channel=channel, notification=notification)
+
+        await super().listen_for_jobs(on_notification=count_then_forward, queues=queues)
+
+    async def fetch_job(self, queues: Iterable[str] | None, worker_id: int):
+        while True:
+            seen = self.notifications_seen
+            job = await super().fetch_job(queues=queues, worker_id=worker_id)
+            if job is not None or self.notifications_seen == seen:
+                return job
+
+
+# Back-off of a worker's periodic deferrer and heartbeat after a database error.
+SIDE_TASK_RETRY_SECONDS = (1.0, 30.0)
+
+
+class ResilientWorker(_worker.Worker):
+    """A worker whose periodic deferrer and heartbeat survive database errors.
+
+    procrastinate stops the whole worker when one of its side tasks raises, so one deadlock
+    or a PostgreSQL restart used to stop the periodic jobs of that worker for good. These two
+    side tasks retry with a back-off instead. (Overrides private methods of procrastinate's
+    Worker: the version is bounded in pyproject.toml.)
+    """
+
+    async def _periodic_deferrer(self) -> None:
+        await _retry_forever("periodic deferrer", super()._periodic_deferrer)
+
+    async def _update_heartbeat(self) -> None:
+        await _retry_forever("worker heartbeat", super()._update_heartbeat)
+
+
+async def _retry_forever(what: str, run: Callable[[], Any]) -> None:
+    delay, longest = SIDE_TASK_RETRY_SECONDS
+    while True:
+        try:
+            return await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a database error: the worker must go on
+            logger.warning("%s failed (%s: %s); retrying in %g s",
+                           what, type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, longest)
+
+
+def run_worker(
+    queues: Iterable[str] = QUEUES,
+    concurrency: int = 2,
+    name: str | None = None,
+    *,
+    wait: bool = True,
+    install_signal_handlers: bool = True,
+) -> None:
+    """Run a worker in this process until SIGINT/SIGTERM (or, with wait=False, until no job
+    is left to run on `queues`)."""
+    options = worker_options(queues, concurrency)
+    options.update(wait=wait, install_signal_handlers=install_signal_handlers)
+    if name:
+        options["name"] = name
+    worker_connector = app.connector.get_worker_connector()  # type: ignore[attr-defined]
+    with app.replace_connector(worker_connector) as worker_app:
+        logger.info("worker starting: queues=%s concurrency=%s", options["queues"], concurrency)
+        regular_manager = worker_app.job_manager
+        worker_app.job_manager = WakeSafeJobManager(worker_connector)
+
+        async def run() -> None:
+            async with worker_app.open_async():
+                worker_app.perform_import_paths()
+                worker = ResilientWorker(
+                    app=worker_app, **{**worker_app.worker_defaults, **options}
+                )
+                await worker.run()
+
+        try:
+            asyncio.run(run())
+        finally:
+            worker_app.job_manager = regular_manager
+
+
+def worker_ids() -> set[int]:
+    """Ids of the workers registered in the queue (alive, or dead and not yet pruned)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM procrastinate_workers")
+        return {row[0] for row in cursor.fetchall()}
+
+
+def worker_heartbeats() -> tuple[int, float | None]:
+    """(registered workers, age in seconds of the newest heartbeat or None)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), EXTRACT(EPOCH FROM now() - max(last_heartbeat)) "
+            "FROM procrastinate_workers"
+        )
+        workers, age = cursor.fetchone()
+    return workers, (float(age) if age is not None else None)
