@@ -23,10 +23,11 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from plandeploy import queue
-from plandeploy.runs.models import FINAL_STATUSES, Job, PreflightResult
+from plandeploy.runs.models import Job, PreflightResult, Status
 
 RUN_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
 PREFLIGHT_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300)
+ENDED = (Status.COMPLETE, Status.FAILED, Status.CANCELED)
 
 
 def _by_status(model) -> dict[str, int]:
@@ -42,7 +43,7 @@ def _duration_histogram(name: str, documentation: str, model, buckets) -> Histog
         Coalesce("success_at", "canceled_at", "edited_at") - Coalesce("started_at", "created_at"),
         output_field=DurationField(),
     )
-    rows = model.objects.filter(status__in=FINAL_STATUSES).annotate(duration=duration)
+    rows = model.objects.filter(status__in=ENDED).annotate(duration=duration)
     aggregates = {
         f"le_{index}": Count("pk", filter=Q(duration__lte=timedelta(seconds=bound)))
         for index, bound in enumerate(buckets)
