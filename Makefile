@@ -31,6 +31,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 up: setup
 	$(BIN)/plandeploy up
