@@ -9,6 +9,7 @@ from django.db import transaction
 
 from plandeploy import queue, taskdefs
 from plandeploy.jobs.models import PingRecord
+from plandeploy.queue import worker as queue_worker
 from plandeploy.testing.processes import run_worker_until_idle, wait_until, worker_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -61,7 +62,7 @@ def test_a_job_deferred_during_an_empty_fetch_is_fetched_at_once(monkeypatch):
 
     token = uuid.uuid4().hex
     connector = app.connector.get_worker_connector()
-    wake_safe = queue.WakeSafeJobManager(connector)
+    wake_safe = queue_worker.WakeSafeJobManager(connector)
     plain_fetch = procrastinate_manager.JobManager.fetch_job
     calls = []
 
