@@ -1,4 +1,5 @@
-"""Fixtures for flowrunner tests: one warm FlowRunner per session and sample-product specs."""
+"""Fixtures and helpers for flowrunner tests: one warm FlowRunner per session, sample-product
+specs, and readers of the events and processes a run leaves."""
 
 from __future__ import annotations
 
@@ -89,3 +90,42 @@ def make_spec(tmp_path: Path):
 
     make.workspace = workspace  # type: ignore[attr-defined]
     return make
+
+
+def collect(runner: FlowRunner, spec, **kwargs):
+    events: list[object] = []
+    result = runner.run(spec, on_event=events.append, **kwargs)
+    return result, events
+
+
+def of(events, kind):
+    return [e for e in events if isinstance(e, kind)]
+
+
+def all_text(events) -> str:
+    parts = []
+    for e in events:
+        for value in vars(e).values():
+            parts.append(json.dumps(value, default=str))
+    return "\n".join(parts)
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def pids_running(needle: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if needle in cmdline and alive(int(entry.name)):
+                found.append(int(entry.name))
+    return found

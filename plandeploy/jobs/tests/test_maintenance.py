@@ -1,30 +1,27 @@
 """The maintenance rules on the real database, each boundary just inside and just outside.
 
 Every run is given the same `now` the rows were aged against, so "exactly at the limit"
-is exact. Notifications, the worker and the schedules are in test_maintenance_live.py.
+is exact. Preflight expiry and plan averages are in test_maintenance_expiry_averages.py;
+notifications, the worker and the schedules in test_maintenance_live.py.
 """
 
 from __future__ import annotations
 
 import secrets
-import statistics
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from plandeploy import hashids, taskdefs
+from plandeploy import taskdefs
 from plandeploy.accounts.models import FullOrgType, OrgConnection, User
 from plandeploy.catalog.models import Plan
+from plandeploy.jobs.tests.maintenance_rows import SECOND, job, preflight
 from plandeploy.maintenance import users
-from plandeploy.maintenance.preflights import PREFLIGHT_EXPIRED_MESSAGE
 from plandeploy.maintenance.services import (
-    run_calculate_average_plan_runtimes,
     run_cleanup_user_data,
-    run_expire_preflight_results,
 )
 from plandeploy.runs.models import INTERRUPTED_MESSAGE, Job, PreflightResult, Status
 from plandeploy.runs.tests.factories import org_id, publish_plan
@@ -32,7 +29,6 @@ from plandeploy.tests import queue_rows
 
 pytestmark = pytest.mark.django_db
 
-SECOND = timedelta(seconds=1)
 DEAD_AFTER = timedelta(seconds=settings.JOB_TIMEOUT + 120)
 TOKEN_LIFETIME = timedelta(minutes=settings.TOKEN_LIFETIME_MINUTES)
 USER_RETENTION = timedelta(days=settings.USER_RETENTION_DAYS)
@@ -64,23 +60,6 @@ def user_with_token(now, *, staff=False, token_age=timedelta(0), last_login=None
         token_created_at=now - token_age,
     )
     return user
-
-
-def job(plan, **fields) -> Job:
-    """A job with any timestamps (auto_now_add ones are set after the insert)."""
-    created_at = fields.pop("created_at", None)
-    row = Job.objects.create(plan=plan, org_id=fields.pop("org_id", org_id()), **fields)
-    if created_at is not None:
-        Job.objects.filter(pk=row.pk).update(created_at=created_at)
-    return Job.objects.get(pk=row.pk)
-
-
-def preflight(plan, **fields) -> PreflightResult:
-    created_at = fields.pop("created_at", None)
-    row = PreflightResult.objects.create(plan=plan, org_id=fields.pop("org_id", org_id()), **fields)
-    if created_at is not None:
-        PreflightResult.objects.filter(pk=row.pk).update(created_at=created_at)
-    return PreflightResult.objects.get(pk=row.pk)
 
 
 def status_of(row) -> str:
@@ -335,108 +314,3 @@ def test_a_run_does_nothing_while_another_holds_the_lock(now):
         assert run_cleanup_user_data(now) is None
     assert token_of(due) == "access-secret"
     assert run_cleanup_user_data(now)["org_tokens_expired"] == 1
-
-
-# -- expire_preflight_results ----------------------------------------------------------
-
-
-def test_finished_preflights_expire_at_their_lifetime_keeping_their_status(plan, now):
-    due = preflight(plan, status=Status.COMPLETE, created_at=now - PREFLIGHT_LIFETIME)
-    fresh = preflight(plan, status=Status.COMPLETE, created_at=now - PREFLIGHT_LIFETIME + SECOND)
-    failed = preflight(plan, status=Status.FAILED, created_at=now - PREFLIGHT_LIFETIME)
-
-    counts = run_expire_preflight_results(now)
-
-    assert counts == {"preflights_canceled": 0, "preflights_invalidated": 2}
-    for row in (due, failed):
-        row_now = PreflightResult.objects.get(pk=row.pk)
-        assert row_now.is_valid is False and row_now.status == row.status
-    assert PreflightResult.objects.get(pk=fresh.pk).is_valid is True
-
-
-def test_expired_preflight_still_started_is_canceled_and_invalid(plan, now):
-    running = preflight(plan, created_at=now - PREFLIGHT_LIFETIME)
-    young = preflight(plan, created_at=now - PREFLIGHT_LIFETIME + SECOND)
-
-    counts = run_expire_preflight_results(now)
-
-    assert counts == {"preflights_canceled": 1, "preflights_invalidated": 1}
-    running.refresh_from_db()
-    assert (running.status, running.is_valid) == (Status.CANCELED, False)
-    assert running.canceled_at is not None
-    assert running.exception == PREFLIGHT_EXPIRED_MESSAGE
-    young.refresh_from_db()
-    assert (young.status, young.is_valid) == (Status.STARTED, True)
-
-
-def test_preflight_expiry_batches(plan, now):
-    for _ in range(5):
-        preflight(plan, status=Status.COMPLETE, created_at=now - PREFLIGHT_LIFETIME)
-    counts = run_expire_preflight_results(now, batch_size=2)
-    assert counts["preflights_invalidated"] == 5
-    assert not PreflightResult.objects.filter(is_valid=True).exists()
-
-
-# -- calculate_average_plan_runtimes ---------------------------------------------------
-
-
-def completed(plan, durations: list[int], now, **fields) -> None:
-    """Complete jobs, the most recent last, each `duration` seconds from queue to success."""
-    for index, seconds in enumerate(durations):
-        enqueued = now - timedelta(days=len(durations) - index)
-        job(plan, status=fields.get("status", Status.COMPLETE), enqueued_at=enqueued,
-            success_at=enqueued + timedelta(seconds=seconds))
-
-
-def average(plan) -> int | None:
-    return Plan.objects.get(pk=plan.pk).calculated_average_duration
-
-
-def test_average_is_the_median_of_the_most_recent_window(plan, now):
-    window = settings.AVERAGE_JOB_WINDOW
-    recent = [100 + 2 * i for i in range(window)]  # even steps: the median is whole
-    # Two older, very slow runs fall outside the window and must not count.
-    completed(plan, [10_000, 10_000] + recent, now)
-    counts = run_calculate_average_plan_runtimes()
-    assert average(plan) == statistics.median(recent)
-    assert counts == {"plans_updated": 1, "plans_cleared": 0}
-
-
-def test_average_needs_the_minimum_number_of_runs_and_is_cleared_below_it(plan, now):
-    """Fewer than the minimum clears an old value instead of showing a stale one."""
-    minimum = settings.MINIMUM_JOBS_FOR_AVERAGE
-    Plan.objects.filter(pk=plan.pk).update(calculated_average_duration=999)
-    completed(plan, [60] * (minimum - 1), now)
-    # Runs that did not complete, or were never enqueued, do not count.
-    completed(plan, [60], now, status=Status.FAILED)
-    job(plan, status=Status.COMPLETE, success_at=now)
-    assert run_calculate_average_plan_runtimes() == {"plans_updated": 0, "plans_cleared": 1}
-    assert average(plan) is None
-
-    completed(plan, [60], now)
-    run_calculate_average_plan_runtimes()
-    assert average(plan) == 60
-
-
-def test_plans_whose_average_does_not_change_are_not_written(plan, now):
-    other = publish_plan(steps=[], preflight_checks=[])
-    completed(plan, [30] * settings.MINIMUM_JOBS_FOR_AVERAGE, now)
-    run_calculate_average_plan_runtimes()
-
-    def row_versions():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT id, xmin::text FROM catalog_plan ORDER BY id")
-            return cursor.fetchall()
-
-    before = row_versions()
-    assert run_calculate_average_plan_runtimes() == {"plans_updated": 0, "plans_cleared": 0}
-    assert row_versions() == before
-    assert average(plan) == 30 and average(other) is None
-
-
-# -- Public ids in bulk ----------------------------------------------------------------
-
-
-def test_bulk_public_ids_equal_hashids_encode():
-    pks = [*range(0, 5000), *range(10**6, 10**6 + 5000), 2**40, 2**62]
-    assert hashids.encode_many(pks) == [hashids.encode(pk) for pk in pks]

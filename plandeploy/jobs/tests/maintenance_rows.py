@@ -1,0 +1,27 @@
+"""Rows for the maintenance tests, with any timestamps (auto_now_add ones set after the insert)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from plandeploy.runs.models import Job, PreflightResult
+from plandeploy.runs.tests.factories import org_id
+
+SECOND = timedelta(seconds=1)
+
+
+def job(plan, **fields) -> Job:
+    """A job with any timestamps (auto_now_add ones are set after the insert)."""
+    created_at = fields.pop("created_at", None)
+    row = Job.objects.create(plan=plan, org_id=fields.pop("org_id", org_id()), **fields)
+    if created_at is not None:
+        Job.objects.filter(pk=row.pk).update(created_at=created_at)
+    return Job.objects.get(pk=row.pk)
+
+
+def preflight(plan, **fields) -> PreflightResult:
+    created_at = fields.pop("created_at", None)
+    row = PreflightResult.objects.create(plan=plan, org_id=fields.pop("org_id", org_id()), **fields)
+    if created_at is not None:
+        PreflightResult.objects.filter(pk=row.pk).update(created_at=created_at)
+    return PreflightResult.objects.get(pk=row.pk)
