@@ -34,6 +34,17 @@ class ProductPagination(PageNumberPagination):
     page_size = 25
 
 
+def get_one_action(*lookups: str):
+    """The `get_one` list route, with its required query parameters in the schema."""
+
+    def decorate(method):
+        method = action(detail=False, methods=["get"])(method)
+        parameters = [OpenApiParameter(name, str, required=True) for name in lookups]
+        return extend_schema(parameters=parameters)(method)
+
+    return decorate
+
+
 def _get_one(view, queryset: QuerySet, required: set[str]) -> Response:
     """A single object matching exactly the given filters, else 404."""
     if set(view.request.query_params.keys()) != required:
@@ -88,8 +99,7 @@ class ProductViewSet(HashIdLookupMixin, viewsets.ReadOnlyModelViewSet):
             products = products.filter(category_id=int(category))
         return products.order_by("category__order_key", "order_key", "pk")
 
-    @extend_schema(parameters=[OpenApiParameter("slug", str, required=True)])
-    @action(detail=False, methods=["get"])
+    @get_one_action("slug")
     def get_one(self, request: Request) -> Response:
         slug = request.query_params.get("slug", "")
         product_ids = ProductSlug.objects.filter(slug=slug).values("parent_id")
@@ -102,11 +112,7 @@ class VersionViewSet(HashIdLookupMixin, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet:
         return version_queryset().filter(is_listed=True).order_by("-created_at", "pk")
 
-    @extend_schema(
-        parameters=[OpenApiParameter("product", str, required=True),
-                    OpenApiParameter("label", str, required=True)]
-    )
-    @action(detail=False, methods=["get"])
+    @get_one_action("product", "label")
     def get_one(self, request: Request) -> Response:
         product_pk = decode(request.query_params.get("product"))
         versions = version_queryset().filter(
@@ -140,11 +146,7 @@ class PlanViewSet(
         sessions.bind_from_query(request, plan.pk)
         return Response(self.get_serializer(plan).data)
 
-    @extend_schema(
-        parameters=[OpenApiParameter("version", str, required=True),
-                    OpenApiParameter("slug", str, required=True)]
-    )
-    @action(detail=False, methods=["get"])
+    @get_one_action("version", "slug")
     def get_one(self, request: Request) -> Response:
         version_pk = decode(request.query_params.get("version"))
         template_ids = PlanSlug.objects.filter(
