@@ -7,6 +7,7 @@ from typing import Any
 from django.db import connection, models
 from django.utils import timezone
 
+from plandeploy.hashids import encode
 from plandeploy.runs.models import Job, PreflightResult, ScratchOrg, Status
 from plandeploy.runs.notify import CHANNEL, payload_head
 
@@ -111,8 +112,6 @@ def transition_many(
 
 def _public_id(model: type[models.Model], pk: Any) -> str:
     if hasattr(model, "pk_from_hashid"):
-        from plandeploy.hashids import encode
-
         return encode(pk)
     return str(pk)
 
