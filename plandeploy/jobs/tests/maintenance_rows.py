@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from plandeploy.runs.models import Job, PreflightResult
+from plandeploy.runs.models import Job, PreflightResult, Status
 from plandeploy.runs.tests.factories import org_id
 
 SECOND = timedelta(seconds=1)
@@ -25,3 +25,11 @@ def preflight(plan, **fields) -> PreflightResult:
     if created_at is not None:
         PreflightResult.objects.filter(pk=row.pk).update(created_at=created_at)
     return PreflightResult.objects.get(pk=row.pk)
+
+
+def completed(plan, durations: list[int], now, **fields) -> None:
+    """Complete jobs, the most recent last, each `duration` seconds from queue to success."""
+    for index, seconds in enumerate(durations):
+        enqueued = now - timedelta(days=len(durations) - index)
+        job(plan, status=fields.get("status", Status.COMPLETE), enqueued_at=enqueued,
+            success_at=enqueued + timedelta(seconds=seconds))

@@ -15,7 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from plandeploy.catalog.models import Plan
-from plandeploy.jobs.tests.maintenance_rows import SECOND, job, preflight
+from plandeploy.jobs.tests.maintenance_rows import SECOND, completed, job, preflight
 from plandeploy.maintenance.preflights import PREFLIGHT_EXPIRED_MESSAGE
 from plandeploy.maintenance.services import (
     run_calculate_average_plan_runtimes,
@@ -80,14 +80,6 @@ def test_preflight_expiry_batches(plan, now):
 
 
 # -- calculate_average_plan_runtimes ---------------------------------------------------
-
-
-def completed(plan, durations: list[int], now, **fields) -> None:
-    """Complete jobs, the most recent last, each `duration` seconds from queue to success."""
-    for index, seconds in enumerate(durations):
-        enqueued = now - timedelta(days=len(durations) - index)
-        job(plan, status=fields.get("status", Status.COMPLETE), enqueued_at=enqueued,
-            success_at=enqueued + timedelta(seconds=seconds))
 
 
 def average(plan) -> int | None:

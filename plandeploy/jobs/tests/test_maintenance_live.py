@@ -21,13 +21,11 @@ from django.utils import timezone
 from plandeploy import queue, taskdefs
 from plandeploy.accounts.models import OrgConnection, User
 from plandeploy.catalog.models import Plan
+from plandeploy.jobs.tests.maintenance_rows import completed, job, preflight
 from plandeploy.jobs.tests.test_maintenance import (
     DEAD_AFTER,
     PREFLIGHT_LIFETIME,
     TOKEN_LIFETIME,
-    completed,
-    job,
-    preflight,
     token_of,
     user_with_token,
 )
