@@ -35,6 +35,11 @@ RECONNECT_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
 # Threads that read the database for sockets (each keeps one connection).
 DB_THREADS = 2
 
+# Names the LISTEN connection in pg_stat_activity.
+APPLICATION_NAME = "plandeploy live updates"
+DJANGO_ONLY_OPTIONS = frozenset({"pool", "isolation_level", "server_side_binding", "assume_role",
+                                 "cursor_factory", "prepare_threshold"})
+
 T = TypeVar("T")
 
 
@@ -60,7 +65,11 @@ def conninfo() -> dict[str, Any]:
         "password": params.get("PASSWORD"), "host": params.get("HOST"),
         "port": params.get("PORT"),
     }
-    return {key: value for key, value in values.items() if value} | dict(params.get("OPTIONS") or {})
+    given = {key: value for key, value in values.items() if value}
+    # Django's own options (pool, isolation_level, ...) are no libpq parameters.
+    libpq = {key: value for key, value in (params.get("OPTIONS") or {}).items()
+             if isinstance(value, str | int) and key not in DJANGO_ONLY_OPTIONS}
+    return given | libpq | {"application_name": APPLICATION_NAME}
 
 
 def _in_db_thread(function: Callable[..., T], *args: Any) -> T:

@@ -72,9 +72,8 @@ def scratch_org_id(credential: Credential) -> str | None:
     """The org id of the credential's scratch org; None while it has none (never NULL-matched)."""
     if not credential.scratch_uuid:
         return None
-    return ScratchOrg.objects.filter(uuid=credential.scratch_uuid, org_id__isnull=False).values_list(
-        "org_id", flat=True
-    ).first()
+    rows = ScratchOrg.objects.filter(uuid=credential.scratch_uuid, org_id__isnull=False)
+    return rows.values_list("org_id", flat=True).first()
 
 
 def authorize(request: Request, session_credential: Credential) -> Grant | None:
