@@ -85,13 +85,17 @@ def _in_db_thread(function: Callable[..., T], *args: Any) -> T:
     raise AssertionError("unreachable")
 
 
-def _counting(function: Callable[..., T], *args: Any) -> T:
+def _counting(function: Callable[..., T], *args: Any) -> tuple[T, int]:
+    """`function`'s result and the number of SQL statements it ran."""
+    statements = 0
+
     def count(execute, sql, params, many, context):
-        STATS.queries += 1
+        nonlocal statements
+        statements += 1
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(count):
-        return function(*args)
+        return function(*args), statements
 
 
 class Hub:
@@ -168,13 +172,14 @@ class Hub:
                 event = group.pending.pop(0)
                 credentials = {credential for _, credential in group.subscriptions}
                 try:
-                    messages = await self.run_db(
+                    messages, statements = await self.run_db(
                         _counting, representations.build, event, credentials, group.info
                     )
                 except Exception:
                     logger.exception("live: could not build the %s event of %s",
                                      event.get("type"), group.key)
                     continue
+                STATS.queries += statements
                 STATS.builds += len(set(messages.values()))
                 for subscriber, credential in list(group.subscriptions):
                     text = messages.get(credential)
