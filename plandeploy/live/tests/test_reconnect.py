@@ -1,5 +1,6 @@
-"""The web process's LISTEN connection lost (a PostgreSQL restart ends it the same way):
-it comes back, and every subscriber gets its object's current state again."""
+"""The web process's database connections lost (every backend but the test's own is ended,
+as a PostgreSQL restart ends them): the LISTEN connection comes back, and every subscriber
+gets its object's current state again."""
 
 from __future__ import annotations
 
@@ -40,7 +41,10 @@ def test_after_the_listen_connection_is_lost_the_current_state_is_sent_again(web
     # The run ends while nobody listens: its announcement is lost with the connection.
     Job.objects.filter(pk=job.pk).update(status=Status.COMPLETE)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
     resent = next_event(socket, "JOB_COMPLETED")
     assert resent["payload"]["status"] == "complete"
     assert reconnects(web) == before + 1
