@@ -102,12 +102,15 @@ async def open_subscriber(ws_url: str, origin: str, job_id: str):
 
 
 async def collect(socket, arrivals: dict[int, float], expected: int) -> None:
-    """Record when each event (by its marker) first reached this socket."""
+    """Record when each write's state first reached this socket: a message showing write n
+    delivers every write up to n (two writes close together may come as one message)."""
     while len(arrivals) < expected:
         message = json.loads(await socket.recv())
         entry = message["payload"]["results"].get(MARKER)
         if entry:
-            arrivals.setdefault(int(entry[0]["message"]), time.perf_counter())
+            now = time.perf_counter()
+            for n in range(int(entry[0]["message"]) + 1):
+                arrivals.setdefault(n, now)
 
 
 async def measure(base: str, job, subscribers: int, events: int, interval: float) -> dict:
@@ -152,14 +155,20 @@ def main() -> None:
                         help="seconds between writes (each write its own event)")
     parser.add_argument("--port", type=int, default=18432)
     args = parser.parse_args()
+    import uvloop
+
     setup()
     job = prepare_job()
-    print(f"state dir {os.environ['PLANDEPLOY_HOME']}; one public job {job.hashid}; "
+    print(f"load average {os.getloadavg()[0]:.1f} at start; "
+          f"state dir {os.environ['PLANDEPLOY_HOME']}; one public job {job.hashid}; "
           f"{args.events} writes {args.interval:g} s apart per run; 1 uvicorn worker; "
-          f"clients in this process; {os.cpu_count()} cores shared by server, database, clients")
+          f"clients in this process (uvloop); {os.cpu_count()} cores shared by server, "
+          "database and clients")
     with web_server(args.port, 1) as base:
         for subscribers in args.subscribers:
-            result = asyncio.run(measure(base, job, subscribers, args.events, args.interval))
+            # The clients run on uvloop, as the server does, so that their own cost
+            # weighs less in the figures.
+            result = uvloop.run(measure(base, job, subscribers, args.events, args.interval))
             print(f"{result['subscribers']:>4} subscribers: write->delivery p50 "
                   f"{result['p50_ms']:6.1f} ms  p99 {result['p99_ms']:6.1f} ms  "
                   f"max {result['max_ms']:6.1f} ms  (n={result['deliveries']}); "

@@ -8,10 +8,13 @@ perspective (what the viewer may see, and their language), never once per subscr
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any
 
+from django.db.models import prefetch_related_objects
 from django.utils import translation
 from rest_framework.utils.encoders import JSONEncoder
 
@@ -21,10 +24,20 @@ from plandeploy.api.serializers.runs import (
     ScratchOrgSerializer,
 )
 from plandeploy.api.views.accounts import org_status
-from plandeploy.api.views.querysets import job_queryset
+from plandeploy.catalog.models import Plan
 from plandeploy.hashids import decode
 from plandeploy.live.identity import Credential, Viewer
-from plandeploy.runs.models import PreflightResult, ScratchOrg, Status
+from plandeploy.runs.models import Job, PreflightResult, ScratchOrg, Status
+
+# A run announces a step every few tenths of a second; its plan (texts, slugs, the
+# product's) is read again after this long, not for every event.
+PLAN_REUSE_SECONDS = 2.0
+_PLANS = Plan.objects.select_related("plan_template", "version__product").prefetch_related(
+    "translations", "plan_template__translations", "plan_template__slugs",
+    "version__product__translations", "version__product__productslug_set",
+)
+# Per builder thread: the plan objects (and parler's caches on them) are never shared.
+_thread = threading.local()
 
 # A synthetic event: send the object's current state (after the LISTEN connection was lost,
 # events may have been missed).
@@ -77,9 +90,29 @@ def build(event: dict[str, Any], credentials: Iterable[Credential],
     return {}
 
 
-def _jobs(kind: str, public_id: str, credentials: set[Credential]) -> Messages:
+def _load_job(public_id: str) -> Job | None:
+    """The job with what JobSerializer reads: its row and steps fresh, its plan (titles,
+    messages, slugs) read at most PLAN_REUSE_SECONDS ago."""
     pk = decode(public_id)
-    job = job_queryset().filter(pk=pk).first() if pk is not None else None
+    job = (Job.objects.select_related("user__org_connection").filter(pk=pk).first()
+           if pk is not None else None)
+    if job is None:
+        return None
+    cache: dict[int, tuple[float, Plan]] = getattr(_thread, "plans", None) or {}
+    _thread.plans = cache
+    now = time.monotonic()
+    cached = cache.get(job.plan_id)
+    if cached is None or now - cached[0] > PLAN_REUSE_SECONDS:
+        if len(cache) > 256:
+            cache.clear()
+        cached = cache[job.plan_id] = (now, _PLANS.get(pk=job.plan_id))
+    job.plan = cached[1]
+    prefetch_related_objects([job], "steps")
+    return job
+
+
+def _jobs(kind: str, public_id: str, credentials: set[Credential]) -> Messages:
+    job = _load_job(public_id)
     if job is None:
         return {}
     if kind == RESYNC:
