@@ -23,6 +23,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from plandeploy import queue
+from plandeploy.live.stats import LiveCollector
 from plandeploy.runs.models import Job, PreflightResult, Status
 
 RUN_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
@@ -132,4 +133,5 @@ def metrics(request: HttpRequest) -> HttpResponse:
         raise Http404
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector())
+    registry.register(LiveCollector())  # this process's sockets only
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -19,7 +19,8 @@ from plandeploy.api.views.querysets import job_queryset
 from plandeploy.runs.models import PreflightResult, Status
 
 
-def _org_status(org_id: str) -> dict:
+def org_status(org_id: str) -> dict:
+    """An org's running job and preflight, as /api/orgs/ and the ORG_CHANGED event show them."""
     current_job = (
         job_queryset().filter(org_id=org_id, status=Status.STARTED).order_by("-created_at").first()
     )
@@ -46,9 +47,9 @@ class OrgViewSet(viewsets.ViewSet):
         response = {}
         session_org_id = sessions.session_scratch_org_id(request)
         if session_org_id:
-            response[session_org_id] = _org_status(session_org_id)
+            response[session_org_id] = org_status(session_org_id)
         if request.user.is_authenticated and request.user.org_id:
-            response[request.user.org_id] = _org_status(request.user.org_id)
+            response[request.user.org_id] = org_status(request.user.org_id)
         return Response(response)
 
     @extend_schema(
