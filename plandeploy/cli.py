@@ -87,21 +87,25 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from plandeploy.runs.execution.runner import start_runner, stop_runner
 
     queues = [name.strip() for name in args.queues.split(",") if name.strip()]
+    concurrency = _given_or(args.concurrency, settings.WORKER_CONCURRENCY)
+    short_concurrency = _given_or(args.short_concurrency, settings.SHORT_WORKER_CONCURRENCY)
+    if min(concurrency, short_concurrency) < 1:
+        raise CommandError("a worker's concurrency (and short concurrency) must be at least 1")
     runs_flows = taskdefs.run_flows_job.queue in queues
     if runs_flows:
         # The warm forkserver for plan runs starts before the worker's threads do.
         start_runner()
     try:
-        queue.run_worker(
-            queues=queues,
-            concurrency=args.concurrency or settings.WORKER_CONCURRENCY,
-            short_concurrency=args.short_concurrency or settings.SHORT_WORKER_CONCURRENCY,
-            name=args.name,
-        )
+        queue.run_worker(queues=queues, concurrency=concurrency,
+                         short_concurrency=short_concurrency, name=args.name)
     finally:
         if runs_flows:
             stop_runner()
     return 0
+
+
+def _given_or(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def cmd_manage(args: argparse.Namespace) -> int:

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 # How often the watchdog looks for jobs past their deadline.
 WATCH_SECONDS = 0.5
-# A self-timed job still running this long past its limit is reported (it should have ended).
+# A job still running this long past its limit is reported as stuck.
 OVERDUE_REPORT_SECONDS = 60.0
 
 # Names of the tasks that watch their own deadline (filled in by TaskDef.implement).
@@ -162,7 +162,7 @@ def _is_canceled(exc: BaseException) -> bool:
 
 async def watch_time_limits(connector: Any) -> None:
     """The worker's watchdog: cancel the database work of guarded jobs past their deadline,
-    report self-timed ones long past it. Runs until cancelled; survives database errors."""
+    report any job long past it. Runs until cancelled; survives database errors."""
     while True:
         await asyncio.sleep(WATCH_SECONDS)
         now = time.monotonic()
@@ -175,17 +175,22 @@ async def watch_time_limits(connector: Any) -> None:
                                running.job_id, running.task_name)
             if running.guarded and running.backend_pid and now >= running.next_cancel:
                 running.next_cancel = now + 1.0
-                try:
-                    await connector.execute_query_async(
-                        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
-                        "WHERE pid = %(pid)s AND state = 'active' "
-                        "AND query_start < %(before)s",
-                        pid=running.backend_pid, before=running.db_deadline,
-                    )
-                except Exception as exc:  # the database is away: try again next round
-                    logger.warning("cancelling job %s failed: %s", running.job_id, exc)
-            elif (not running.guarded and "overdue" not in running.reported
-                  and now >= running.deadline + OVERDUE_REPORT_SECONDS):
+                await _cancel_statement(connector, running)
+            if ("overdue" not in running.reported
+                    and now >= running.deadline + OVERDUE_REPORT_SECONDS):
+                # Stuck outside the database and outside any wait that knows the deadline:
+                # nothing can stop a thread, so an operator must know.
                 running.reported.add("overdue")
                 logger.error("job %s (%s) still runs %g s past its time limit",
                              running.job_id, running.task_name, OVERDUE_REPORT_SECONDS)
+
+
+async def _cancel_statement(connector: Any, running: RunningJob) -> None:
+    try:
+        await connector.execute_query_async(
+            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
+            "WHERE pid = %(pid)s AND state = 'active' AND query_start < %(before)s",
+            pid=running.backend_pid, before=running.db_deadline,
+        )
+    except Exception as exc:  # the database is away: the next round tries again
+        logger.warning("cancelling job %s's statement failed: %s", running.job_id, exc)
