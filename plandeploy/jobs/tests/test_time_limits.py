@@ -11,10 +11,18 @@ import psycopg
 import pytest
 from django.utils import timezone
 
+from plandeploy.jobs.tests.scratch_support import EMAIL, scratch_plan
 from plandeploy.jobs.tests.test_maintenance import TOKEN_LIFETIME, token_of, user_with_token
 from plandeploy.runs import services
-from plandeploy.runs.models import Job, Status
-from plandeploy.runs.tests.factories import clear_queue, local_user, publish_plan, step_data
+from plandeploy.runs.models import Job, ScratchOrg, Status
+from plandeploy.runs.scratch_requests import request_scratch_org
+from plandeploy.runs.tests.factories import (
+    EventListener,
+    clear_queue,
+    local_user,
+    publish_plan,
+    step_data,
+)
 from plandeploy.testing import processes
 from plandeploy.testing.processes import wait_until, worker_process
 from plandeploy.tests.queue_rows import count_jobs
@@ -85,3 +93,25 @@ def test_run_whose_checkout_outlasts_job_timeout_ends_canceled_naming_the_limit(
     job.refresh_from_db()
     assert job.status == Status.CANCELED
     assert "exceeded the time limit of 3 seconds" in job.exception
+
+
+def test_scratch_org_whose_checkout_outlasts_job_timeout_fails_naming_the_limit(
+    silent_git_server,
+):
+    plan = scratch_plan(repo_url=silent_git_server, preflight_checks=[])
+    events = EventListener()
+    try:
+        with worker_process(concurrency=1, JOB_TIMEOUT="3"):
+            org = request_scratch_org(plan=plan, user=local_user(), email=EMAIL)
+            wait_until(lambda: not ScratchOrg.objects.filter(pk=org.pk).exists(), timeout=60,
+                       message="the scratch org to fail at JOB_TIMEOUT and be removed")
+        errors = wait_until(
+            lambda: [e for e in events.collect() if e["type"] == "SCRATCH_ORG_ERROR"],
+            message="the error event",
+        )
+    finally:
+        events.close()
+    assert errors[0]["message"] == (
+        "The scratch org could not be created: The job exceeded its time limit of 3 seconds "
+        "(JOB_TIMEOUT) and was stopped."
+    )
