@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, Error, connection
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def _end_guard(running: RunningJob) -> None:
     try:
         with connection.cursor() as cursor:
             cursor.execute("RESET statement_timeout")
-    except DatabaseError:
+    except Error:  # the connection broke: a fresh one comes with the default setting
         connection.close()
 
 
