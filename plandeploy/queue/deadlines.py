@@ -6,7 +6,7 @@ enforced where the work waits:
 - Every job gets a deadline when it starts: SHORT_JOB_TIMEOUT on queue `short`, JOB_TIMEOUT
   on any other queue. Code running in the job reads it (`remaining_seconds()`) to bound
   what it waits for: a checkout's git commands, the flow child (whose own limit then counts
-  from the job's start, setup included), a scratch org's deletion.
+  from the job's start, setup included), a scratch org's creation and its preflight.
 - Jobs that end their own domain row after the limit (plan runs, preflights, scratch-org
   creation: `TaskDef(self_timed=True)`) do just that. Every other job is database work and is
   guarded: its connection gets a `statement_timeout` of the whole limit, a statement started
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg.errors
 from django.conf import settings
 from django.db import DatabaseError, Error, connection
 
@@ -156,8 +157,8 @@ def _guard(running: RunningJob):
 
 
 def _is_canceled(exc: BaseException) -> bool:
-    # psycopg's QueryCanceled: a statement_timeout or the watchdog's cancel.
-    return type(exc.__cause__).__name__ == "QueryCanceled"
+    # A statement_timeout or the watchdog's cancel (Django keeps psycopg's error as cause).
+    return isinstance(exc.__cause__, psycopg.errors.QueryCanceled)
 
 
 async def watch_time_limits(connector: Any) -> None:
