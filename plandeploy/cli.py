@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
-import subprocess
 import sys
-import time
 
 from plandeploy import bootstrap, embedded_db
 from plandeploy.bootstrap import CommandError, home, prepare_database, say, setup_django
@@ -36,53 +33,28 @@ def _check_port_free(host: str, port: int) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     _check_port_free(args.host, args.port)
     bootstrap.start(verbose_migrate=True)
-
-    base = [sys.executable, "-m", "plandeploy.cli"]
-    children = [
-        subprocess.Popen([*base, "web", "--host", args.host, "--port", str(args.port)]),
-        subprocess.Popen([*base, "worker", "--concurrency", str(args.concurrency)]),
-    ]
-    url = f"http://{args.host}:{args.port}"
-    say(f"web on {url}/ (API {url}/api/, admin {url}/admin/, readiness {url}/readyz)")
-    say("worker on queues default and short")
-    say("create an admin user with: plandeploy manage createsuperuser")
-    say("press Ctrl-C to stop")
-    return _supervise(children)
-
-
-def _supervise(children: list[subprocess.Popen]) -> int:
-    stopping = False
-
-    def request_stop(signum, _frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    exit_code = 0
-    while not stopping:
-        for child in children:
-            if child.poll() is not None:
-                say(f"a service exited unexpectedly (exit code {child.returncode}); stopping")
-                exit_code = 1
-                stopping = True
-                break
-        time.sleep(0.2)
-    say("stopping ...")
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
     from django.conf import settings
 
-    deadline = time.monotonic() + settings.SHUTDOWN_GRACE_SECONDS + 10
-    for child in children:
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-    say("stopped")
-    return exit_code
+    from plandeploy.supervisor import Service, supervise
+
+    base = [sys.executable, "-m", "plandeploy.cli"]
+    worker = [*base, "worker"]
+    if args.concurrency is not None:
+        worker += ["--concurrency", str(args.concurrency)]
+    if args.short_concurrency is not None:
+        worker += ["--short-concurrency", str(args.short_concurrency)]
+    services = [
+        Service("web", [*base, "web", "--host", args.host, "--port", str(args.port)]),
+        Service("worker", worker),
+    ]
+    for service in services:
+        service.start()
+    url = f"http://{args.host}:{args.port}"
+    say(f"web on {url}/ (API {url}/api/, admin {url}/admin/, readiness {url}/readyz)")
+    say("worker on queues default and short (each with slots of its own)")
+    say("create an admin user with: plandeploy manage createsuperuser")
+    say("press Ctrl-C to stop")
+    return supervise(services, say, stop_grace=settings.SHUTDOWN_GRACE_SECONDS + 10)
 
 
 def cmd_web(args: argparse.Namespace) -> int:
@@ -109,20 +81,31 @@ def cmd_worker(args: argparse.Namespace) -> int:
     os.environ.setdefault("CONN_MAX_AGE", "300")
     _setup_django()
     prepare_database(progress=False)
+    from django.conf import settings
+
     from plandeploy import queue, taskdefs
     from plandeploy.runs.execution.runner import start_runner, stop_runner
 
     queues = [name.strip() for name in args.queues.split(",") if name.strip()]
+    concurrency = _given_or(args.concurrency, settings.WORKER_CONCURRENCY)
+    short_concurrency = _given_or(args.short_concurrency, settings.SHORT_WORKER_CONCURRENCY)
+    if min(concurrency, short_concurrency) < 1:
+        raise CommandError("a worker's concurrency (and short concurrency) must be at least 1")
     runs_flows = taskdefs.run_flows_job.queue in queues
     if runs_flows:
         # The warm forkserver for plan runs starts before the worker's threads do.
         start_runner()
     try:
-        queue.run_worker(queues=queues, concurrency=args.concurrency, name=args.name)
+        queue.run_worker(queues=queues, concurrency=concurrency,
+                         short_concurrency=short_concurrency, name=args.name)
     finally:
         if runs_flows:
             stop_runner()
     return 0
+
+
+def _given_or(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def cmd_manage(args: argparse.Namespace) -> int:
@@ -168,7 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="database (embedded by default), web server and a worker")
     up.add_argument("--host", default=DEFAULT_HOST)
     up.add_argument("--port", type=int, default=DEFAULT_PORT)
-    up.add_argument("--concurrency", type=int, default=4, help="jobs the worker runs at once")
+    up.add_argument("--concurrency", type=int, default=None,
+                    help="plan runs and other `default` jobs the worker runs at once "
+                         "(default WORKER_CONCURRENCY, 4)")
+    up.add_argument("--short-concurrency", type=int, default=None,
+                    help="`short` jobs (scheduled, enqueuer) it runs at once besides "
+                         "(default SHORT_WORKER_CONCURRENCY, 2)")
     up.set_defaults(handler=cmd_up)
 
     web = commands.add_parser("web", help="the HTTP server (ASGI, uvicorn)")
@@ -179,7 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="a queue worker (several may run on several hosts)")
     worker.add_argument("--queues", default="default,short", help="comma-separated queue names")
-    worker.add_argument("--concurrency", type=int, default=4)
+    worker.add_argument("--concurrency", type=int, default=None,
+                        help="slots for the queues other than `short` (or for `short` when "
+                             "it is the only one; default WORKER_CONCURRENCY, 4)")
+    worker.add_argument("--short-concurrency", type=int, default=None,
+                        help="slots of `short` next to other queues "
+                             "(default SHORT_WORKER_CONCURRENCY, 2)")
     worker.add_argument("--name", default=None, help="worker name shown in logs")
     worker.set_defaults(handler=cmd_worker)
 

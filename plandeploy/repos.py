@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -25,8 +26,22 @@ class CheckoutError(Exception):
     """A product cannot be checked out for a run; the message is shown to the user."""
 
 
-def _git(*args: str, cwd: str | None = None, stdout: int | None = subprocess.PIPE) -> str:
+class DeadlineExceeded(RepoError):
+    """The caller's deadline (its job's time limit) passed before git was done."""
+
+
+class CheckoutTimeout(CheckoutError):
+    """The checkout did not finish before the caller's deadline."""
+
+
+def _git(*args: str, cwd: str | None = None, stdout: int | None = subprocess.PIPE,
+         deadline: float | None = None) -> str:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
+    timeout: float = GIT_TIMEOUT
+    if deadline is not None:
+        timeout = min(timeout, deadline - time.monotonic())
+        if timeout <= 0:
+            raise DeadlineExceeded(f"no time left for git {args[0]}")
     try:
         done = subprocess.run(
             ["git", *args],
@@ -35,9 +50,11 @@ def _git(*args: str, cwd: str | None = None, stdout: int | None = subprocess.PIP
             stderr=subprocess.PIPE,
             text=True,
             env=env,
-            timeout=GIT_TIMEOUT,
+            timeout=timeout,
         )
     except subprocess.TimeoutExpired as exc:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise DeadlineExceeded(f"git {args[0]} was stopped at the deadline") from exc
         raise RepoError(f"git {args[0]} timed out after {GIT_TIMEOUT} s") from exc
     if done.returncode != 0:
         raise RepoError(f"git {args[0]} failed: {done.stderr.strip() or done.returncode}")
@@ -60,7 +77,7 @@ def _local_git_dir(path: Path) -> bool:
     return bare.strip() == "true" and Path(path, git_dir.strip()).resolve() == path.resolve()
 
 
-def resolve(repo_url: str, commit_ish: str) -> str:
+def resolve(repo_url: str, commit_ish: str, deadline: float | None = None) -> str:
     """Resolve a branch, tag or sha of a git repository (path or URL) to a full sha."""
     if not commit_ish:
         commit_ish = "HEAD"
@@ -68,8 +85,11 @@ def resolve(repo_url: str, commit_ish: str) -> str:
     if not _URL_RE.match(repo_url) and local.is_dir():
         try:
             out = _git(
-                "rev-parse", "--verify", "--quiet", f"{commit_ish}^{{commit}}", cwd=str(local)
+                "rev-parse", "--verify", "--quiet", f"{commit_ish}^{{commit}}", cwd=str(local),
+                deadline=deadline,
             )
+        except DeadlineExceeded:
+            raise
         except RepoError:
             out = ""
         sha = out.strip()
@@ -81,7 +101,9 @@ def resolve(repo_url: str, commit_ish: str) -> str:
         return commit_ish.lower()
     try:
         # Protocol v2 lists a tag's peeled commit only when asked for it by name.
-        out = _git("ls-remote", repo_url, commit_ish, f"{commit_ish}^{{}}")
+        out = _git("ls-remote", repo_url, commit_ish, f"{commit_ish}^{{}}", deadline=deadline)
+    except DeadlineExceeded:
+        raise
     except RepoError as exc:
         raise RepoError(f"Cannot reach repository {repo_url}: {exc}") from exc
     refs: dict[str, str] = {}
@@ -99,28 +121,30 @@ def resolve(repo_url: str, commit_ish: str) -> str:
     raise RepoError(f"Unknown commit-ish {commit_ish!r} in {repo_url}.")
 
 
-def _export(repo_url: str, sha: str, ref: str, target: Path) -> None:
+def _export(repo_url: str, sha: str, ref: str, target: Path, deadline: float | None) -> None:
     local = Path(repo_url).expanduser()
     if not _URL_RE.match(repo_url) and local.is_dir():
         source = str(local)
     else:
         source = str(target.parent / "git")
-        _git("init", "--quiet", "--bare", source)
+        _git("init", "--quiet", "--bare", source, deadline=deadline)
         # Fetch by name where possible: not every server lets clients fetch a bare sha.
         want = ref if ref != sha else sha
-        _git("fetch", "--quiet", "--depth", "1", "--no-tags", repo_url, want, cwd=source)
-        fetched = _git("rev-parse", "FETCH_HEAD^{commit}", cwd=source).strip()
+        _git("fetch", "--quiet", "--depth", "1", "--no-tags", repo_url, want, cwd=source,
+             deadline=deadline)
+        fetched = _git("rev-parse", "FETCH_HEAD^{commit}", cwd=source, deadline=deadline).strip()
         if fetched != sha:
             # The branch moved between ls-remote and fetch; take the sha we resolved.
-            _git("fetch", "--quiet", "--depth", "1", repo_url, sha, cwd=source)
+            _git("fetch", "--quiet", "--depth", "1", repo_url, sha, cwd=source, deadline=deadline)
     with tempfile.TemporaryFile() as archive:
-        _git("archive", "--format=tar", sha, cwd=source, stdout=archive)
+        _git("archive", "--format=tar", sha, cwd=source, stdout=archive, deadline=deadline)
         archive.seek(0)
         with tarfile.open(fileobj=archive) as tar:
             tar.extractall(target, filter="data")
 
 
-def checkout(repo_url: str, commit_ish: str, cache_root: Path) -> Path:
+def checkout(repo_url: str, commit_ish: str, cache_root: Path,
+             deadline: float | None = None) -> Path:
     """Return a directory holding the product repository at `commit_ish`.
 
     - A plain local directory that is not the top of a git repository is returned as is
@@ -129,6 +153,8 @@ def checkout(repo_url: str, commit_ish: str, cache_root: Path) -> Path:
       is resolved to a sha, and that commit is exported once to `cache_root/<sha>` (a plain
       tree, no .git). The export goes to a temporary directory renamed into place, so
       concurrent callers are safe and a directory under its sha is always complete.
+
+    With `deadline` (a time.monotonic() instant), git is stopped then: DeadlineExceeded.
     """
     local = Path(repo_url).expanduser()
     if not _URL_RE.match(repo_url):
@@ -137,7 +163,7 @@ def checkout(repo_url: str, commit_ish: str, cache_root: Path) -> Path:
         if local.is_dir() and not _local_git_dir(local):
             return local.resolve()
         repo_url = str(local.resolve())
-    sha = resolve(repo_url, commit_ish)
+    sha = resolve(repo_url, commit_ish, deadline)
     cache_root = Path(cache_root)
     final = cache_root / sha
     if final.is_dir():
@@ -147,13 +173,15 @@ def checkout(repo_url: str, commit_ish: str, cache_root: Path) -> Path:
     try:
         tree = work / "tree"
         tree.mkdir()
-        _export(repo_url, sha, commit_ish or "HEAD", tree)
+        _export(repo_url, sha, commit_ish or "HEAD", tree, deadline)
         try:
             tree.rename(final)
         except OSError:
             # Another caller exported the same commit first; theirs is as good as ours.
             if not final.is_dir():
                 raise
+    except DeadlineExceeded:
+        raise
     except RepoError as exc:
         raise RepoError(f"Cannot check out {commit_ish!r} from {repo_url}: {exc}") from exc
     finally:
@@ -165,10 +193,11 @@ def checkout(repo_url: str, commit_ish: str, cache_root: Path) -> Path:
 _checkouts: dict[tuple[str, str], Path] = {}
 
 
-def checkout_product(repo_url: str, commit_ish: str) -> Path:
+def checkout_product(repo_url: str, commit_ish: str, deadline: float | None = None) -> Path:
     """The product's repository at `commit_ish`, in this installation's checkout cache.
 
-    Raises CheckoutError. A relative path names a directory of this installation.
+    Raises CheckoutError (CheckoutTimeout when `deadline`, a time.monotonic() instant,
+    passes first). A relative path names a directory of this installation.
     """
     if not repo_url:
         raise CheckoutError("The product has no repository.")
@@ -182,7 +211,9 @@ def checkout_product(repo_url: str, commit_ish: str) -> Path:
     if cached is not None and cached.is_dir():
         return cached
     try:
-        path = checkout(repo_url, commit_ish or "", cache_root)
+        path = checkout(repo_url, commit_ish or "", cache_root, deadline)
+    except DeadlineExceeded as exc:
+        raise CheckoutTimeout(f"The checkout of {repo_url} did not finish in time.") from exc
     except RepoError as exc:
         raise CheckoutError(str(exc)) from exc
     # A plain directory (read live) and a full sha (immutable) always resolve to the same

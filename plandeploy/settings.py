@@ -183,6 +183,10 @@ SPECTACULAR_SETTINGS = {"TITLE": "plandeploy API", "VERSION": "1.0.0"}
 # Jobs and queues.
 JOB_TIMEOUT = env.int("JOB_TIMEOUT", default=3600)
 SHORT_JOB_TIMEOUT = env.int("SHORT_JOB_TIMEOUT", default=60)
+# Slots of a worker process: for queue `default` (and any other but `short`), and for `short`
+# apart, so that long installs never hold the slots the scheduled jobs need.
+WORKER_CONCURRENCY = env.int("WORKER_CONCURRENCY", default=4)
+SHORT_WORKER_CONCURRENCY = env.int("SHORT_WORKER_CONCURRENCY", default=2)
 CANCEL_GRACE_SECONDS = env.float("CANCEL_GRACE_SECONDS", default=30)
 SHUTDOWN_GRACE_SECONDS = env.float("SHUTDOWN_GRACE_SECONDS", default=25)
 WORKER_HEARTBEAT_SECONDS = env.float("WORKER_HEARTBEAT_SECONDS", default=5)

@@ -13,14 +13,15 @@ from plandeploy.queue import TaskDef
 run_flows_job = TaskDef(
     "run_flows_job",
     queue="default",
-    # A worker's slots are shared by both queues and procrastinate fetches by priority
-    # first: plan runs rank below everything else, so a free slot goes to a waiting
-    # enqueuer or maintenance task before the next (possibly hour-long) run.
+    # procrastinate fetches by priority first: plan runs rank below everything else, so a
+    # free slot of a worker that serves `default` together with other work (one pool
+    # until idle, a `--queues` of several) goes to that work before the next long run.
     priority=-1,
+    self_timed=True,
 )
 enqueuer_job = TaskDef("enqueuer_job", queue="short")
-preflight_job = TaskDef("preflight_job", queue="default")
-create_scratch_org = TaskDef("create_scratch_org", queue="default")
+preflight_job = TaskDef("preflight_job", queue="default", self_timed=True)
+create_scratch_org = TaskDef("create_scratch_org", queue="default", self_timed=True)
 delete_scratch_org = TaskDef("delete_scratch_org", queue="default")
 
 # Triggered by admins. Queue `short`: a fixed number of bulk queries (about a second for

@@ -27,6 +27,7 @@ from procrastinate.contrib.django.django_connector import DjangoConnector
 from procrastinate.contrib.django.models import ProcrastinateJob
 from procrastinate.job_context import AbortReason, JobContext
 
+from plandeploy.queue.deadlines import SELF_TIMED, JobTimeout, limit_message, remaining_seconds
 from plandeploy.queue.worker import (
     QUEUES,
     run_worker,
@@ -43,7 +44,10 @@ __all__ = [
     "AbortReason",
     "AlreadyEnqueued",
     "JobContext",
+    "JobTimeout",
     "TaskDef",
+    "limit_message",
+    "remaining_seconds",
     "run_worker",
     "stalled_after_seconds",
     "worker_heartbeats",
@@ -71,13 +75,17 @@ class TaskDef:
     """A queue job's name and queue, declared once: services defer it, `jobs/` implements it.
 
     `lock` is the procrastinate lock every run of the job takes (two runs never overlap);
-    `priority` orders fetches among jobs waiting on the same worker.
+    `priority` orders fetches among jobs waiting on the same worker. A `self_timed` job
+    bounds its own work by `remaining_seconds()` and ends its domain row after its time
+    limit; every other job is database work that the worker stops at the limit
+    (plandeploy.queue.deadlines).
     """
 
     name: str
     queue: str
     lock: str | None = None
     priority: int = 0
+    self_timed: bool = False
 
     def implement(
         self, *, pass_context: bool = False, schedule: str | None = None
@@ -86,6 +94,8 @@ class TaskDef:
         under that named schedule (unless CRON_SCHEDULE disabled it)."""
 
         def register(func: FuncT) -> FuncT:
+            if self.self_timed:
+                SELF_TIMED.add(self.name)
             cron = settings.SCHEDULES[schedule] if schedule else None
             code = _recording_success(schedule, func) if schedule else func
             task = app.task(name=self.name, queue=self.queue, pass_context=pass_context)(code)

@@ -1,10 +1,12 @@
-"""Running procrastinate workers: their options, a wake-safe fetch, and side tasks that retry."""
+"""Running procrastinate workers: pools, options, a wake-safe fetch, side tasks that retry."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
@@ -13,9 +15,12 @@ from procrastinate import manager
 from procrastinate import worker as _worker
 from procrastinate.contrib.django import app
 
+from plandeploy.queue.deadlines import time_limit_middleware, watch_time_limits
+
 logger = logging.getLogger(__name__)
 
-QUEUES = ("default", "short")
+SHORT_QUEUE = "short"
+QUEUES = ("default", SHORT_QUEUE)
 
 
 def stalled_after_seconds() -> float:
@@ -87,7 +92,11 @@ class ResilientWorker(_worker.Worker):
     Worker: the version is bounded in pyproject.toml.)
     """
 
+    defers_periodic = True
+
     async def _periodic_deferrer(self) -> None:
+        if not self.defers_periodic:
+            await asyncio.Event().wait()  # stays pending: the side-task monitor expects that
         await _retry_forever("periodic deferrer", super()._periodic_deferrer)
 
     async def _update_heartbeat(self) -> None:
@@ -108,38 +117,116 @@ async def _retry_forever(what: str, run: Callable[[], Any]) -> None:
             delay = min(delay * 2, longest)
 
 
+def worker_pools(
+    queues: Iterable[str], concurrency: int, short_concurrency: int
+) -> list[tuple[list[str], int]]:
+    """(queues, slots) of each worker a process runs: `short` gets slots of its own.
+
+    One pool shared by `default` and `short` let four long installs hold every slot, so
+    the enqueuer, the maintenance jobs and the dead-worker sweep waited up to JOB_TIMEOUT.
+    A process serving only `short` (or only other queues) runs one pool of `concurrency`.
+    """
+    names = list(dict.fromkeys(queues))
+    others = [name for name in names if name != SHORT_QUEUE]
+    if SHORT_QUEUE not in names or not others:
+        return [(names, concurrency)]
+    return [(others, concurrency), ([SHORT_QUEUE], short_concurrency)]
+
+
 def run_worker(
     queues: Iterable[str] = QUEUES,
     concurrency: int = 2,
     name: str | None = None,
     *,
+    short_concurrency: int | None = None,
     wait: bool = True,
     install_signal_handlers: bool = True,
 ) -> None:
-    """Run a worker in this process until SIGINT/SIGTERM (or, with wait=False, until no job
-    is left to run on `queues`)."""
-    options = worker_options(queues, concurrency)
-    options.update(wait=wait, install_signal_handlers=install_signal_handlers)
-    if name:
-        options["name"] = name
+    """Run this process's workers until SIGINT/SIGTERM (or, with wait=False, until no job
+    is left to run on `queues`): one per pool of `worker_pools`, in one event loop."""
+    if short_concurrency is None:
+        short_concurrency = settings.SHORT_WORKER_CONCURRENCY
+    # Until idle, one pool: a job that defers another (the enqueuer a run) must see it run.
+    pools = (worker_pools(queues, concurrency, short_concurrency) if wait
+             else [(list(queues), concurrency)])
     worker_connector = app.connector.get_worker_connector()  # type: ignore[attr-defined]
     with app.replace_connector(worker_connector) as worker_app:
-        logger.info("worker starting: queues=%s concurrency=%s", options["queues"], concurrency)
         regular_manager = worker_app.job_manager
         worker_app.job_manager = WakeSafeJobManager(worker_connector)
 
         async def run() -> None:
+            loop = asyncio.get_running_loop()
+            # Sync tasks run in the loop's default executor, which has min(32, CPUs + 4)
+            # threads: fewer than the slots on a small host. Every slot gets its thread.
+            loop.set_default_executor(ThreadPoolExecutor(
+                max_workers=sum(slots for _, slots in pools) + 2,
+                thread_name_prefix="plandeploy-job",
+            ))
             async with worker_app.open_async():
                 worker_app.perform_import_paths()
-                worker = ResilientWorker(
-                    app=worker_app, **{**worker_app.worker_defaults, **options}
-                )
-                await worker.run()
+                workers = [
+                    _make_worker(worker_app, pool_queues, slots, name, wait,
+                                 # One periodic deferrer per process is enough (the
+                                 # queue defers each tick once across all of them).
+                                 defers_periodic=index == len(pools) - 1,
+                                 pool_name=pool_queues[0] if len(pools) > 1 else None)
+                    for index, (pool_queues, slots) in enumerate(pools)
+                ]
+                await _run_together(workers, wait, install_signal_handlers, worker_connector)
 
         try:
             asyncio.run(run())
         finally:
             worker_app.job_manager = regular_manager
+
+
+def _make_worker(worker_app: Any, queues: list[str], slots: int, name: str | None,
+                 wait: bool, *, defers_periodic: bool, pool_name: str | None) -> ResilientWorker:
+    options = worker_options(queues, slots)
+    defaults = worker_app.worker_defaults or {}
+    options.update(
+        wait=wait,
+        # Signals stop every worker of the process at once (_run_together).
+        install_signal_handlers=False,
+        task_middleware=[*defaults.get("task_middleware", []), time_limit_middleware],
+    )
+    if name or pool_name:
+        options["name"] = ":".join(part for part in (name, pool_name) if part)
+    logger.info("worker starting: queues=%s concurrency=%s", queues, slots)
+    worker = ResilientWorker(app=worker_app, **{**defaults, **options})
+    worker.defers_periodic = defers_periodic
+    return worker
+
+
+async def _run_together(workers: list[ResilientWorker], wait: bool,
+                        install_signal_handlers: bool, connector: Any) -> None:
+    loop = asyncio.get_running_loop()
+
+    def stop_all() -> None:
+        # A second signal gets the default handling (an impatient operator).
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        for worker in workers:
+            worker.stop()
+
+    if install_signal_handlers:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop_all)
+    watchdog = asyncio.create_task(watch_time_limits(connector), name="time limits")
+    running = [asyncio.create_task(worker.run()) for worker in workers]
+    try:
+        if wait:
+            # A worker that stopped on its own (a failed side task) stops the process, so
+            # that its supervisor starts a whole new one.
+            await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for worker in workers:
+                worker.stop()
+        await asyncio.gather(*running)
+    finally:
+        watchdog.cancel()
+        if install_signal_handlers:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
 
 
 def worker_ids() -> set[int]:

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,8 @@ def create(org_pk: int, context: queue.JobContext | None = None) -> str:
         completed = True
     except _Abandoned:
         message = None
+    except repos.CheckoutTimeout:
+        message = f"The scratch org could not be created: {queue.limit_message('default')}"
     except (repos.CheckoutError, scratch.ScratchOrgError) as exc:
         message = f"The scratch org could not be created: {exc}"
     except Exception as exc:
@@ -124,8 +127,11 @@ def _build(org: ScratchOrg, planned: scratch.PlannedScratchOrg, email: str | Non
     # The same checkout (and commit-ish rule) as the plan's steps: an org built from another
     # commit than the one its installation runs would not match it.
     version = plan.version
-    repo_dir = repos.checkout_product(version.product.repo_url,
-                                      plan.commit_ish or version.commit_ish)
+    remaining = queue.remaining_seconds()
+    repo_dir = repos.checkout_product(
+        version.product.repo_url, plan.commit_ish or version.commit_ish,
+        deadline=None if remaining is None else time.monotonic() + remaining,
+    )
     commit = repos.commit_of(repo_dir)
     expires_at = timezone.now() + timedelta(days=plan.scratch_org_duration)
     scratch.create(planned, repo_dir=repo_dir, config_name=plan.org_config_name,

@@ -27,7 +27,7 @@ from plandeploy.hashids import encode
 from plandeploy.runs.execution import writer as writes
 from plandeploy.runs.execution.loaders import RunRow, load_run
 from plandeploy.runs.execution.runner import current_runner
-from plandeploy.runs.execution.spec import RunSetupError, build_spec
+from plandeploy.runs.execution.spec import RunSetupError, SetupTimeout, build_spec
 from plandeploy.runs.models import INTERRUPTED_MESSAGE, Status
 from plandeploy.runs.notify import event_payload, notify
 from plandeploy.runs.status import transition
@@ -83,6 +83,11 @@ class Run:
         self._next_db_check = 0.0
         self._db_cancel = False
         self._begun = time.monotonic()
+        # JOB_TIMEOUT counts from the job's start, setup included; the worker set it.
+        remaining = queue.remaining_seconds()
+        self._deadline = self._begun + (
+            remaining if remaining is not None else float(settings.JOB_TIMEOUT)
+        )
 
     # -- what differs between runs ----------------------------------------------------------
 
@@ -122,6 +127,8 @@ class Run:
             return self._finish(result)
         except WorkerShutdown:
             return self._end(Status.CANCELED, INTERRUPTED_MESSAGE)
+        except SetupTimeout:
+            return self._end(Status.CANCELED, timeout_message(settings.JOB_TIMEOUT))
         except RunSetupError as exc:
             return self._end(Status.FAILED, self._clean(str(exc)))
         except Exception as exc:
@@ -137,7 +144,8 @@ class Run:
 
     def _build_spec(self, row: RunRow) -> RunSpec:
         return build_spec(row, kind=self.kind, public_id=self.public_id,
-                          job_pk=self.selected_steps_of(), secrets=self.secrets)
+                          job_pk=self.selected_steps_of(), secrets=self.secrets,
+                          deadline=self._deadline)
 
     def _run(self, spec: RunSpec) -> RunResult:
         # Setup lines logged before the first step wait for its start and are written with
@@ -147,11 +155,14 @@ class Run:
             flow_runner = current_runner()
         except Exception as exc:
             raise RunSetupError(f"The run process could not be started: {exc}") from exc
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise SetupTimeout("no time left for the run")
         return flow_runner.run(
             spec,
             on_event=self._on_event,
             should_cancel=self._poll,
-            timeout=float(settings.JOB_TIMEOUT),
+            timeout=left,
             cancel_grace=float(settings.CANCEL_GRACE_SECONDS),
         )
 

@@ -15,6 +15,10 @@ class RunSetupError(Exception):
     """The run cannot start (no org, no repository, ...); the message is shown to the user."""
 
 
+class SetupTimeout(Exception):
+    """The run's time limit passed during its setup (the checkout)."""
+
+
 def org_tokens(row: RunRow) -> list[str]:
     """The org's stored tokens: never sent to a local org's run, always scrubbed."""
     connection_row = row.connection
@@ -59,13 +63,17 @@ def org_input(row: RunRow) -> OrgInput:
 
 
 def build_spec(row: RunRow, *, kind: str, public_id: str, job_pk: int | None,
-               secrets: list[str]) -> RunSpec:
-    """The RunSpec; `secrets` is filled in first, so that a setup error is scrubbed too."""
+               secrets: list[str], deadline: float | None = None) -> RunSpec:
+    """The RunSpec; `secrets` is filled in first, so that a setup error is scrubbed too.
+
+    The checkout stops at `deadline` (time.monotonic()): SetupTimeout."""
     org = org_input(row)
     tokens = org_tokens(row)
     secrets[:] = run_secrets(org, tokens)
     try:
-        repo_dir = repos.checkout_product(row.repo_url, row.commit_ish)
+        repo_dir = repos.checkout_product(row.repo_url, row.commit_ish, deadline)
+    except repos.CheckoutTimeout as exc:
+        raise SetupTimeout(str(exc)) from exc
     except repos.CheckoutError as exc:
         raise RunSetupError(str(exc)) from exc
     steps = load_steps(row.plan_id, job_pk)
