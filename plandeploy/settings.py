@@ -74,6 +74,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    # The API reference's Swagger UI assets, served from our own static files.
+    "drf_spectacular_sidecar",
     "parler",
     "procrastinate.contrib.django",
     "plandeploy.accounts",
@@ -178,7 +180,13 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "plandeploy.api.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"admin_api": env.str("ADMIN_API_THROTTLE", default="150/min")},
 }
-SPECTACULAR_SETTINGS = {"TITLE": "plandeploy API", "VERSION": "1.0.0"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "plandeploy API",
+    "VERSION": "1.0.0",
+    # The reference pages load their scripts from this server, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
 
 # Jobs and queues.
 JOB_TIMEOUT = env.int("JOB_TIMEOUT", default=3600)
