@@ -24,7 +24,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from plandeploy import queue, repos
+from plandeploy import logs, queue, repos
 from plandeploy.orgs import scratch
 from plandeploy.runs import services
 from plandeploy.runs.execution.preflight_run import run_preflight
@@ -51,6 +51,7 @@ def create(org_pk: int, context: queue.JobContext | None = None) -> str:
     if isinstance(claim, str):
         return claim
     org, planned, email = claim
+    logs.bind(org_id_hash=logs.org_id_hash(planned.org_id))
     completed = False
     message: str | None = CREATION_INTERRUPTED_MESSAGE
     try:
