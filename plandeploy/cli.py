@@ -90,6 +90,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     setup_django()
     prepare_database(progress=False)
     import uvicorn
+    from django.conf import settings
 
     uvicorn.run(
         "plandeploy.asgi:application",
@@ -99,6 +100,9 @@ def cmd_web(args: argparse.Namespace) -> int:
         lifespan="off",
         log_level=os.environ.get("WEB_LOG_LEVEL", "warning"),
         access_log=False,
+        # Only these proxies' X-Forwarded-For/-Proto are believed (client address, https).
+        proxy_headers=True,
+        forwarded_allow_ips=",".join(settings.TRUSTED_PROXIES),
     )
     return 0
 
