@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
@@ -101,7 +100,6 @@ def _text(**kwargs) -> serializers.CharField:
     return serializers.CharField(required=False, allow_blank=True, **kwargs)
 
 
-@extend_schema_serializer(component_name="AdminProductCategory")
 class ProductCategorySerializer(AdminSerializer):
     title = serializers.CharField(max_length=256)
     description = _text()
@@ -126,7 +124,6 @@ class AllowedListOrgSerializer(AdminSerializer):
         read_only_fields = ("created_at",)
 
 
-@extend_schema_serializer(component_name="AdminProduct")
 class ProductSerializer(AdminSerializer):
     title = serializers.CharField(max_length=256)
     short_description = _text()
@@ -179,7 +176,6 @@ class ProductSlugSerializer(AdminSerializer):
         fields = ("id", "url", "slug", "parent", "is_active")
 
 
-@extend_schema_serializer(component_name="AdminVersion")
 class VersionSerializer(AdminSerializer):
     product = url_field(Product)
     description = _text()
@@ -238,7 +234,6 @@ class TaskConfigField(serializers.JSONField):
         return value
 
 
-@extend_schema_serializer(component_name="AdminStep")
 class StepSerializer(serializers.ModelSerializer):
     id = serializers.SerializerMethodField()
     name = serializers.CharField(max_length=1024)
@@ -268,7 +263,6 @@ class StepSerializer(serializers.ModelSerializer):
         return value
 
 
-@extend_schema_serializer(component_name="AdminPlan")
 class PlanSerializer(AdminSerializer):
     title = serializers.CharField(max_length=128)
     preflight_message_additional = _text()
