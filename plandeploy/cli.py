@@ -89,6 +89,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     _check_port_free(args.host, args.port)
     setup_django()
     prepare_database(progress=False)
+    bootstrap.check_shared_storage()
     import uvicorn
     from django.conf import settings
 
@@ -113,6 +114,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     os.environ.setdefault("CONN_MAX_AGE", "300")
     _setup_django()
     prepare_database(progress=False)
+    bootstrap.check_shared_storage()
     from plandeploy import queue, taskdefs
     from plandeploy.runs.execution.runner import start_runner, stop_runner
 

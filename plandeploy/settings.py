@@ -255,6 +255,10 @@ LOCAL_ORGS_ROOT = Path(env.str("LOCAL_ORGS_ROOT", default=str(PLANDEPLOY_HOME / 
 REPO_CACHE_ROOT = Path(
     env.str("REPO_CACHE_ROOT", default=str(PLANDEPLOY_HOME / "repos"))
 ).resolve()
+# Checkouts unused this long are removed, and the least recently used ones while the cache
+# is larger than this (each host has its own cache; it is rebuilt from the repositories).
+REPO_CACHE_MAX_AGE_DAYS = env.float("REPO_CACHE_MAX_AGE_DAYS", default=14)
+REPO_CACHE_MAX_MB = env.int("REPO_CACHE_MAX_MB", default=2048)
 SCRATCH_ORGS_ENABLED = env.bool("SCRATCH_ORGS_ENABLED", default=True)
 SCRATCH_ORG_DURATION_DAYS = env.int("SCRATCH_ORG_DURATION_DAYS", default=30)
 
