@@ -35,6 +35,11 @@ def connect_local_org(user, name: str | None) -> OrgConnection:
         row.refresh_token = None
         row.token_created_at = timezone.now()
         row.last_login = timezone.now()
-        workspaces.create_workspace(workspaces.resolve(row.workspace), exist_ok=True)
+        workspace = workspaces.resolve(row.workspace)
+        if workspace is None:
+            # A local org recorded without a usable workspace gets its standard one.
+            workspace = workspaces.persistent_workspace(row.org_id)
+            row.workspace = workspaces.stored(workspace)
+        workspaces.create_workspace(workspace, exist_ok=True)
         row.save()
     return row
