@@ -78,6 +78,16 @@ def setup_django() -> None:
         raise CommandError(f"configuration error: {exc}") from None
 
 
+def check_shared_storage() -> None:
+    """Refuse to start (CommandError) when a directory every host must share is not shared."""
+    from plandeploy.runs.shared_storage import SharedDirectoryError, check_shared_directories
+
+    try:
+        check_shared_directories()
+    except SharedDirectoryError as exc:
+        raise CommandError(str(exc)) from None
+
+
 def pending_migrations() -> list:
     """The migrations not yet applied to the database, in the order migrate would apply them."""
     from django.db import connection

@@ -61,7 +61,9 @@ def cmd_web(args: argparse.Namespace) -> int:
     _check_port_free(args.host, args.port)
     setup_django()
     prepare_database(progress=False)
+    bootstrap.check_shared_storage()
     import uvicorn
+    from django.conf import settings
 
     uvicorn.run(
         "plandeploy.asgi:application",
@@ -71,6 +73,9 @@ def cmd_web(args: argparse.Namespace) -> int:
         lifespan="off",
         log_level=os.environ.get("WEB_LOG_LEVEL", "warning"),
         access_log=False,
+        # Only these proxies' X-Forwarded-For/-Proto are believed (client address, https).
+        proxy_headers=True,
+        forwarded_allow_ips=",".join(settings.TRUSTED_PROXIES),
     )
     return 0
 
@@ -81,6 +86,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     os.environ.setdefault("CONN_MAX_AGE", "300")
     _setup_django()
     prepare_database(progress=False)
+    bootstrap.check_shared_storage()
     from django.conf import settings
 
     from plandeploy import queue, taskdefs

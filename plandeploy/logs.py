@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
+import hmac
 import json
 import logging
 import time
@@ -14,11 +16,11 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-# Fields bound to everything logged in the current request or job (request_id, job_id, task).
+# Fields bound to everything logged in the current request or job.
 _context: contextvars.ContextVar[dict[str, object] | None] = contextvars.ContextVar(
     "plandeploy_log_context", default=None
 )
-CONTEXT_FIELDS = ("request_id", "job_id", "task")
+CONTEXT_FIELDS = ("request_id", "job_id", "task", "org_id_hash")
 access_logger = logging.getLogger("plandeploy.access")
 
 
@@ -30,6 +32,24 @@ def bound(**fields: object) -> Iterator[None]:
         yield
     finally:
         _context.reset(token)
+
+
+def bind(**fields: object) -> None:
+    """Add `fields` to the records logged for the rest of the enclosing `bound` block (a job
+    learns its org only once it has read its row). Outside any block it does nothing."""
+    current = _context.get()
+    if current is not None:
+        # Each `bound` block has a dict of its own: this changes nothing outside the block.
+        current.update(fields)
+
+
+def org_id_hash(org_id: str | None) -> str | None:
+    """A stable stand-in for an org id in logs: the same org gives the same value on every
+    host (SECRET_KEY is shared), and the id itself, customer data, is never written."""
+    if not org_id:
+        return None
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"org:{org_id}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:16]
 
 
 class ContextFilter(logging.Filter):

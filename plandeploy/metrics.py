@@ -13,7 +13,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import Count, DurationField, ExpressionWrapper, Q, Sum
 from django.db.models.functions import Coalesce
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -127,8 +127,8 @@ def allowed(request: HttpRequest) -> bool:
 def metrics(request: HttpRequest) -> HttpResponse:
     if not allowed(request):
         if settings.METRICS_TOKEN:
-            return HttpResponse("a valid bearer token is required\n", status=401,
-                                content_type="text/plain", headers={"WWW-Authenticate": "Bearer"})
+            return JsonResponse({"detail": "A valid bearer token is required."}, status=401,
+                                headers={"WWW-Authenticate": "Bearer"})
         # Without a token the endpoint does not exist for anyone outside the allow-list.
         raise Http404
     registry = CollectorRegistry(auto_describe=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ from django.conf import settings
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 _URL_RE = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/]+@[^/]+:", re.IGNORECASE)
 GIT_TIMEOUT = 300
+logger = logging.getLogger(__name__)
 
 
 class RepoError(Exception):
@@ -189,6 +191,69 @@ def checkout(repo_url: str, commit_ish: str, cache_root: Path,
     return final
 
 
+def _tree_bytes(path: Path) -> int:
+    total = 0
+    for folder, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except FileNotFoundError:
+                pass
+    return total
+
+
+def prune_cache(cache_root: Path, *, max_age_seconds: float, max_bytes: int,
+                in_use_seconds: float) -> dict[str, int]:
+    """Remove checkouts unused for `max_age_seconds`, then the least recently used ones while
+    the cache holds more than `max_bytes`; returns counts. A checkout used (its mtime is
+    touched at each use) within `in_use_seconds` may be read by a run and is always kept, as
+    is an export under way; one a crashed export left behind goes with the old checkouts.
+    """
+    cache_root = Path(cache_root)
+    if not cache_root.is_dir():
+        return {"removed": 0, "removed_bytes": 0, "kept": 0, "kept_bytes": 0}
+    now = time.time()
+    entries = []
+    for path in cache_root.iterdir():
+        if not (_SHA_RE.match(path.name) or path.name.startswith(".tmp-")):
+            continue
+        try:
+            used = path.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        entries.append((used, path, _tree_bytes(path)))
+    entries.sort()  # least recently used first
+    total = sum(size for _used, _path, size in entries)
+    removed = removed_bytes = 0
+    for used, path, size in entries:
+        age = now - used
+        if age < in_use_seconds:
+            continue
+        if age < max_age_seconds and total <= max_bytes and not path.name.startswith(".tmp-"):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed += 1
+        removed_bytes += size
+        total -= size
+    counts = {"removed": removed, "removed_bytes": removed_bytes,
+              "kept": len(entries) - removed, "kept_bytes": total}
+    if removed:
+        logger.info("repository cache: removed %d checkout(s) (%d bytes), kept %d (%d bytes)",
+                    removed, removed_bytes, counts["kept"], total)
+    return counts
+
+
+def prune_product_cache() -> dict[str, int]:
+    """prune_cache on this host's REPO_CACHE_ROOT with the REPO_CACHE_* settings."""
+    return prune_cache(
+        Path(settings.REPO_CACHE_ROOT),
+        max_age_seconds=settings.REPO_CACHE_MAX_AGE_DAYS * 86400,
+        max_bytes=settings.REPO_CACHE_MAX_MB * 1024 * 1024,
+        # The longest a run may read its checkout, and some margin.
+        in_use_seconds=settings.JOB_TIMEOUT + 600,
+    )
+
+
 # (repository, commit-ish) -> its checkout, for the checkouts that cannot change.
 _checkouts: dict[tuple[str, str], Path] = {}
 
@@ -209,18 +274,41 @@ def checkout_product(repo_url: str, commit_ish: str, deadline: float | None = No
     key = (repo_url, commit_ish or "")
     cached = _checkouts.get(key)
     if cached is not None and cached.is_dir():
+        _mark_used(cached, cache_root)
         return cached
+    exported_before = _exported(cache_root)
     try:
         path = checkout(repo_url, commit_ish or "", cache_root, deadline)
     except DeadlineExceeded as exc:
         raise CheckoutTimeout(f"The checkout of {repo_url} did not finish in time.") from exc
     except RepoError as exc:
         raise CheckoutError(str(exc)) from exc
+    _mark_used(path, cache_root)
+    if _exported(cache_root) > exported_before:
+        # The cache only grows by an export: the time to keep it within its bounds. Each
+        # host has a cache of its own, so a scheduled job (run by one worker) could not.
+        prune_product_cache()
     # A plain directory (read live) and a full sha (immutable) always resolve to the same
     # path; a branch or tag may move, so it is resolved again each run.
     if not path.is_relative_to(cache_root) or _SHA_RE.match(key[1]):
         _checkouts[key] = path
     return path
+
+
+def _exported(cache_root: Path) -> int:
+    try:
+        return sum(1 for path in cache_root.iterdir() if _SHA_RE.match(path.name))
+    except FileNotFoundError:
+        return 0
+
+
+def _mark_used(path: Path, cache_root: Path) -> None:
+    """Record a use of a checkout (its mtime) so that pruning keeps what runs still read."""
+    if path.parent == cache_root:
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            pass
 
 
 def commit_of(repo_dir: Path) -> str | None:

@@ -63,6 +63,37 @@ DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# TLS deployments: the one switch for a site served over HTTPS (by a proxy that ends TLS).
+SECURE_DEPLOYMENT = env.bool("SECURE_DEPLOYMENT", default=False)
+# Addresses (or networks) of the proxies whose X-Forwarded-For / X-Forwarded-Proto the web
+# server believes; `plandeploy web` hands them to uvicorn. Other clients' headers are ignored.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1"])
+try:
+    for _proxy in TRUSTED_PROXIES:
+        if _proxy != "*":
+            ipaddress.ip_network(_proxy, strict=False)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from exc
+if SECURE_DEPLOYMENT:
+    # The proxy ends TLS and says so in X-Forwarded-Proto: without this every request looks
+    # like plain HTTP, so secure cookies would never be sent back and redirects would go to
+    # http://. The web port must then be reachable only through that proxy.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    # Off by default: the proxy redirects to HTTPS, and a load balancer probing /readyz over
+    # plain HTTP must get an answer, not a redirect.
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    # Joining the browsers' preload list is hard to undo: the operator opts in.
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+    if not SECURE_SSL_REDIRECT:
+        # Django's deployment check asks for its own redirect; here the proxy does it.
+        SILENCED_SYSTEM_CHECKS.append("security.W008")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -74,6 +105,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    # The API reference's Swagger UI assets, served from our own static files.
+    "drf_spectacular_sidecar",
     "parler",
     "procrastinate.contrib.django",
     "plandeploy.accounts",
@@ -178,7 +211,13 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "plandeploy.api.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"admin_api": env.str("ADMIN_API_THROTTLE", default="150/min")},
 }
-SPECTACULAR_SETTINGS = {"TITLE": "plandeploy API", "VERSION": "1.0.0"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "plandeploy API",
+    "VERSION": "1.0.0",
+    # The reference pages load their scripts from this server, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
 
 # Jobs and queues.
 JOB_TIMEOUT = env.int("JOB_TIMEOUT", default=3600)
@@ -220,6 +259,10 @@ LOCAL_ORGS_ROOT = Path(env.str("LOCAL_ORGS_ROOT", default=str(PLANDEPLOY_HOME / 
 REPO_CACHE_ROOT = Path(
     env.str("REPO_CACHE_ROOT", default=str(PLANDEPLOY_HOME / "repos"))
 ).resolve()
+# Checkouts unused this long are removed, and the least recently used ones while the cache
+# is larger than this (each host has its own cache; it is rebuilt from the repositories).
+REPO_CACHE_MAX_AGE_DAYS = env.float("REPO_CACHE_MAX_AGE_DAYS", default=14)
+REPO_CACHE_MAX_MB = env.int("REPO_CACHE_MAX_MB", default=2048)
 SCRATCH_ORGS_ENABLED = env.bool("SCRATCH_ORGS_ENABLED", default=True)
 SCRATCH_ORG_DURATION_DAYS = env.int("SCRATCH_ORG_DURATION_DAYS", default=30)
 

@@ -1,9 +1,13 @@
-"""URL map: the public API, the admin API and site, sign-in, schema, health and metrics."""
+"""URL map: the public API, the admin API and site, sign-in, schema and its reference pages,
+health and metrics."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularSwaggerSplitView,
+)
 
 from plandeploy.api.errors import json_not_found
 from plandeploy.health import healthz, readyz
@@ -14,6 +18,8 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    # The split view serves its start-up script as a file: no inline script for a CSP to allow.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("plandeploy.api.urls")),
     path("admin/rest/translations/", include("plandeploy.translations.urls")),
     path("admin/rest/", include("plandeploy.adminapi.urls")),

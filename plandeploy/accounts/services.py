@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 
 from django.db import transaction
 from django.utils import timezone
@@ -23,7 +22,8 @@ def connect_local_org(user, name: str | None) -> OrgConnection:
             row = existing or OrgConnection(user=user)
             row.org_type = OrgType.LOCAL
             row.org_id = workspaces.new_local_org_id()
-            row.workspace = str(workspaces.persistent_workspace(row.org_id))
+            # Relative to LOCAL_ORGS_ROOT: the worker that runs on it may mount it elsewhere.
+            row.workspace = workspaces.stored(workspaces.persistent_workspace(row.org_id))
         else:
             row = existing
         row.org_name = name or row.org_name or f"{user.username}'s local org"
@@ -35,6 +35,11 @@ def connect_local_org(user, name: str | None) -> OrgConnection:
         row.refresh_token = None
         row.token_created_at = timezone.now()
         row.last_login = timezone.now()
-        workspaces.create_workspace(Path(row.workspace), exist_ok=True)
+        workspace = workspaces.resolve(row.workspace)
+        if workspace is None:
+            # A local org recorded without a usable workspace gets its standard one.
+            workspace = workspaces.persistent_workspace(row.org_id)
+            row.workspace = workspaces.stored(workspace)
+        workspaces.create_workspace(workspace, exist_ok=True)
         row.save()
     return row

@@ -27,8 +27,17 @@ def exception_handler(exc, context):
     return drf_exception_handler(exc, context)
 
 
-# Paths whose clients expect JSON, even for a URL that matches no route or a crash.
-_JSON_PATH_PREFIXES = ("/api/", "/admin/rest/", "/healthz")
+# Paths whose clients expect JSON, even for a URL that matches no route or a crash: the two
+# APIs, and the probes and scraper endpoints with anything below them (/metrics/x, /readyz/).
+_JSON_PATH_PREFIXES = ("/api/", "/admin/rest/")
+_JSON_ENDPOINTS = ("/healthz", "/readyz", "/metrics")
+
+
+def wants_json(path: str) -> bool:
+    """True for a path of the APIs or of an operator endpoint (or below one)."""
+    return path.startswith(_JSON_PATH_PREFIXES) or any(
+        path == endpoint or path.startswith(f"{endpoint}/") for endpoint in _JSON_ENDPOINTS
+    )
 
 
 def json_not_found(request, *args, **kwargs):
@@ -36,12 +45,12 @@ def json_not_found(request, *args, **kwargs):
 
 
 def page_not_found(request, exception):
-    if request.path.startswith(_JSON_PATH_PREFIXES):
+    if wants_json(request.path):
         return JsonResponse({"detail": "Not found."}, status=404)
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request):
-    if request.path.startswith(_JSON_PATH_PREFIXES):
+    if wants_json(request.path):
         return JsonResponse({"detail": "Server error."}, status=500)
     return defaults.server_error(request)

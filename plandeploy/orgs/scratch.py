@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 
-from plandeploy.orgs.workspaces import create_workspace, new_local_org_id
+from plandeploy.orgs.workspaces import create_workspace, new_local_org_id, resolve
 
 SCRATCH_DIR = "scratch"
 ORG_FILE = "org.json"
@@ -114,11 +114,10 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def is_scratch_workspace(path: str | Path | None) -> bool:
-    """True only for a directory name directly under the scratch root (never the root itself)."""
-    if not path:
-        return False
-    candidate = Path(path)
-    if not candidate.is_absolute() or candidate.name in ("", ".", ".."):
+    """True only for a directory name directly under the scratch root (never the root itself);
+    a relative path is a row's record, relative to LOCAL_ORGS_ROOT."""
+    candidate = resolve(str(path)) if path else None
+    if candidate is None or candidate.name in ("", ".", ".."):
         return False
     return candidate.parent.resolve() == scratch_root().resolve()
 
@@ -127,7 +126,8 @@ def remove(path: str | Path | None) -> bool:
     """Remove a scratch workspace; True if it existed. A missing one is not an error."""
     if not is_scratch_workspace(path):
         return False
-    target = Path(path)  # type: ignore[arg-type]
+    target = resolve(str(path))
+    assert target is not None
     if target.is_symlink():
         target.unlink()
         return True

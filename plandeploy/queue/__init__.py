@@ -27,6 +27,7 @@ from procrastinate.contrib.django.django_connector import DjangoConnector
 from procrastinate.contrib.django.models import ProcrastinateJob
 from procrastinate.job_context import AbortReason, JobContext
 
+from plandeploy import logs
 from plandeploy.queue.deadlines import SELF_TIMED, JobTimeout, limit_message, remaining_seconds
 from plandeploy.queue.worker import (
     QUEUES,
@@ -98,7 +99,9 @@ class TaskDef:
                 SELF_TIMED.add(self.name)
             cron = settings.SCHEDULES[schedule] if schedule else None
             code = _recording_success(schedule, func) if schedule else func
-            task = app.task(name=self.name, queue=self.queue, pass_context=pass_context)(code)
+            code = _in_log_context(self.name, code, pass_context)
+            # Always given the context: the log context needs the queue job's id.
+            task = app.task(name=self.name, queue=self.queue, pass_context=True)(code)
             if cron is not None:
                 configure: dict[str, Any] = {"queue": self.queue}
                 if self.lock:
@@ -183,6 +186,28 @@ class TaskDef:
                 )
                 return None
         return self.defer(**task_kwargs)
+
+
+def _in_log_context(name: str, func: FuncT, pass_context: bool) -> FuncT:
+    """`func` run with its queue job id and task name on every record it logs (LOG_FORMAT=json
+    shows them), called with or without the job context as it asked.
+
+    The queue always passes the context first; a direct call (tests, management commands)
+    passes one only to a job that takes it.
+    """
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        context = None
+        if args and (pass_context or isinstance(args[0], JobContext)):
+            context, args = args[0], args[1:]
+        job = getattr(context, "job", None)
+        with logs.bound(job_id=job.id if job is not None else None, task=name):
+            if pass_context:
+                return func(context, *args, **kwargs)
+            return func(*args, **kwargs)
+
+    return run  # type: ignore[return-value]
 
 
 # The table of plandeploy.jobs.models.ScheduleSuccess (named here: the adapter sits below jobs).

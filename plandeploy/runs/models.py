@@ -165,3 +165,13 @@ class ScratchOrg(HashIdModel):
             models.Index(fields=["id"], name="scratchorg_unfinished",
                          condition=Q(status__in=["started", "failed"])),
         ]
+
+
+class SharedDirectory(models.Model):
+    """A directory every host must share (named by its setting), and the marker written into
+    it when a host first used it: a host that finds another marker, or none, is not looking
+    at the same storage (runs/shared_storage.py checks it at start-up)."""
+
+    setting = models.CharField(max_length=64, primary_key=True)
+    marker = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)

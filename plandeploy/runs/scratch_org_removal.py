@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from plandeploy import queue, taskdefs
 from plandeploy.accounts.models import FullOrgType
 from plandeploy.hashids import encode
-from plandeploy.orgs import scratch
+from plandeploy.orgs import scratch, workspaces
 from plandeploy.runs import services
 from plandeploy.runs.models import Job, PreflightResult, ScratchOrg, Status
 from plandeploy.runs.notify import notify_many
@@ -123,7 +123,7 @@ def _workspaces_of(row: dict[str, Any]) -> list[Path]:
     paths = []
     recorded = (row["config"] or {}).get("workspace")
     if scratch.is_scratch_workspace(recorded):
-        paths.append(Path(recorded))
+        paths.append(workspaces.resolve(recorded))
     if row["org_id"]:
         paths.append(scratch.scratch_root() / row["org_id"])
     return paths

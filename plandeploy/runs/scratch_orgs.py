@@ -25,8 +25,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from plandeploy import queue, repos
-from plandeploy.orgs import scratch
+from plandeploy import logs, queue, repos
+from plandeploy.orgs import scratch, workspaces
 from plandeploy.runs import services
 from plandeploy.runs.execution.preflight_run import run_preflight
 from plandeploy.runs.models import ScratchOrg, Status
@@ -52,6 +52,7 @@ def create(org_pk: int, context: queue.JobContext | None = None) -> str:
     if isinstance(claim, str):
         return claim
     org, planned, email = claim
+    logs.bind(org_id_hash=logs.org_id_hash(planned.org_id))
     completed = False
     message: str | None = CREATION_INTERRUPTED_MESSAGE
     try:
@@ -113,7 +114,7 @@ def _claim(org_pk: int) -> tuple[ScratchOrg, scratch.PlannedScratchOrg, str | No
             planned = scratch.plan_scratch_org()
             email = org.email
             ScratchOrg.objects.filter(pk=org_pk).update(
-                email=None, config={"workspace": str(planned.workspace)},
+                email=None, config={"workspace": workspaces.stored(planned.workspace)},
                 edited_at=timezone.now(),
             )
     if leftover is not None:
@@ -137,7 +138,7 @@ def _build(org: ScratchOrg, planned: scratch.PlannedScratchOrg, email: str | Non
     scratch.create(planned, repo_dir=repo_dir, config_name=plan.org_config_name,
                    admin_email=email, expires_at=expires_at, commit=commit)
     config: dict[str, Any] = {
-        "workspace": str(planned.workspace),
+        "workspace": workspaces.stored(planned.workspace),
         "username": planned.username,
         "org_name": f"Scratch org for {plan.safe_translation_getter('title', any_language=True)}",
         "org_config_name": plan.org_config_name,

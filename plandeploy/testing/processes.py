@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from django.conf import settings
 from django.db import connection
@@ -70,9 +71,12 @@ def run_worker_until_idle(queues: tuple[str, ...] = ("default", "short"), concur
 
 @contextlib.contextmanager
 def worker_process(
-    queues: str = "default,short", concurrency: int = 2, **env: str
+    queues: str = "default,short", concurrency: int = 2, output: IO | None = None, **env: str
 ) -> Iterator[subprocess.Popen]:
-    """A `plandeploy worker` subprocess; ready once its heartbeat row exists."""
+    """A `plandeploy worker` subprocess; ready once its heartbeat row exists.
+
+    `output`, a file, receives its stdout and stderr (by default they are the test's).
+    """
     before = queue.worker_ids()
     process = subprocess.Popen(
         [sys.executable, "-m", "plandeploy.cli", "worker", "--queues", queues,
@@ -80,6 +84,8 @@ def worker_process(
         env=subprocess_env(**env),
         cwd=REPO_ROOT,
         start_new_session=True,
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
     )
     try:
         _wait_for(lambda: queue.worker_ids() - before, process, "the worker to register")

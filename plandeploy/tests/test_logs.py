@@ -1,4 +1,5 @@
-"""LOG_FORMAT=json writes one JSON object per line; the access log leaves query strings out."""
+"""LOG_FORMAT=json writes one JSON object per line (a worker's with job id, task and org hash);
+the access log leaves query strings out."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import json
 import subprocess
 import sys
 
-from plandeploy.testing.processes import REPO_ROOT, subprocess_env
+import pytest
+from django.conf import settings
+
+from plandeploy import logs
+from plandeploy.runs.models import Job
+from plandeploy.runs.services import create_job
+from plandeploy.runs.tests.factories import local_user, publish_plan, step_data
+from plandeploy.testing.processes import REPO_ROOT, subprocess_env, wait_until, worker_process
 
 # Logs one record inside a job's context and serves one request with a secret in its query.
 SCRIPT = """
@@ -59,3 +67,37 @@ def test_access_log_can_be_turned_off():
     result = run_logging(ACCESS_LOG="false")
     assert "plandeploy.access" not in result.stderr
     assert result.stdout.strip() == "req-123"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_workers_json_lines_carry_job_task_and_org_hash_and_no_secret(tmp_path):
+    user = local_user()
+    connection_row = user.org_connection
+    plan = publish_plan(steps=[step_data("1", "tasks.wait.Wait", seconds=0.1)])
+    job = create_job(plan=plan, steps=plan.steps.all(), user=user)
+    output = tmp_path / "worker.log"
+    with output.open("w") as log_file, worker_process(
+        concurrency=1, output=log_file, LOG_FORMAT="json", LOG_LEVEL="INFO",
+        PROCRASTINATE_LOG_LEVEL="INFO",
+        CRON_SCHEDULE=json.dumps(dict.fromkeys(settings.SCHEDULES)),
+    ):
+        wait_until(lambda: Job.objects.get(pk=job.pk).status != "started", timeout=90,
+                   message="the job to end")
+    assert Job.objects.get(pk=job.pk).status == "complete"
+    text = output.read_text()
+    entries = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    assert entries and len(entries) == len([ln for ln in text.splitlines() if ln.strip()]), text
+    queue_job = Job.objects.get(pk=job.pk).job_id
+    run_lines = [e for e in entries if e.get("task") == "run_flows_job"]
+    ended = next(e for e in run_lines if e["message"].endswith(" complete")
+                 and e["logger"].startswith("plandeploy."))
+    assert ended["job_id"] == queue_job
+    assert ended["org_id_hash"] == logs.org_id_hash(connection_row.org_id)
+    # procrastinate's own lines about the same queue job carry the same id and task.
+    assert any(e["logger"].startswith("procrastinate") and e["job_id"] == ended["job_id"]
+               for e in run_lines)
+    enqueuer = [e for e in entries if e.get("task") == "enqueuer_job"]
+    assert enqueuer and all(e["job_id"] for e in enqueuer)
+    for secret in (connection_row.access_token, connection_row.org_id,
+                   connection_row.org_id[:15], settings.SECRET_KEY, settings.DB_ENCRYPTION_KEY):
+        assert secret not in text

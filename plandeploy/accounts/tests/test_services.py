@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from plandeploy.accounts import services
 from plandeploy.catalog.tests import factories
+from plandeploy.orgs.workspaces import resolve
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +14,7 @@ pytestmark = pytest.mark.django_db
 def test_connecting_again_keeps_org_and_workspace_and_replaces_the_token():
     user = factories.user(connected=False)
     first = services.connect_local_org(user, "My org")
-    assert first.org_name == "My org" and Path(first.workspace).is_dir()
+    assert first.org_name == "My org" and resolve(first.workspace).is_dir()
     token = first.access_token
     again = services.connect_local_org(user, None)
     assert again.pk == first.pk and again.org_id == first.org_id

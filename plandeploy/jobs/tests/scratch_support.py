@@ -11,6 +11,7 @@ from typing import Any
 from plandeploy import queue
 from plandeploy.catalog.models import Plan, SupportedOrgs
 from plandeploy.orgs import scratch
+from plandeploy.orgs import workspaces as workspaces_module
 from plandeploy.runs.models import ScratchOrg
 from plandeploy.runs.tests.factories import SAMPLE, publish_plan, sample_plan_data, sample_steps
 from plandeploy.testing.processes import run_worker_until_idle
@@ -95,4 +96,4 @@ def workspaces() -> set[Path]:
 
 
 def workspace_of(org: ScratchOrg) -> Path:
-    return Path(org.config["workspace"])
+    return workspaces_module.resolve(org.config["workspace"])

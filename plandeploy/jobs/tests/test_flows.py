@@ -15,6 +15,7 @@ import pytest
 from django.db import connection
 
 from plandeploy.jobs.enqueuer import enqueue_pending
+from plandeploy.orgs.workspaces import resolve
 from plandeploy.runs import services
 from plandeploy.runs.execution import writer
 from plandeploy.runs.execution.base import run_duration
@@ -52,7 +53,7 @@ def start_job(plan, user=None, steps=None) -> Job:
 
 
 def workspace(user) -> Path:
-    return Path(user.org_connection.workspace)
+    return resolve(user.org_connection.workspace)
 
 
 def test_plan_runs_to_complete_with_results_logs_and_events(events):

@@ -15,6 +15,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 
 from plandeploy.accounts.models import User
+from plandeploy.orgs.workspaces import resolve
 from plandeploy.runs.models import CANCELED_MESSAGE, INTERRUPTED_MESSAGE, Job, PreflightResult
 from plandeploy.runs.status import transition
 from plandeploy.runs.tests.factories import clear_queue, publish_plan, step_data
@@ -63,7 +64,7 @@ class Client:
 
     @property
     def workspace(self) -> Path:
-        return Path(self.user.org_connection.workspace)
+        return resolve(self.user.org_connection.workspace)
 
     def start(self, plan, steps=None) -> str:
         steps = plan.steps.order_by("step_num_key") if steps is None else steps

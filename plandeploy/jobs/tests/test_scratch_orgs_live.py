@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,6 +23,7 @@ from plandeploy.jobs.tests.scratch_support import (
     scratch_plan,
     workspaces,
 )
+from plandeploy.orgs.workspaces import resolve
 from plandeploy.runs.models import CANCELED_MESSAGE, Job, PreflightResult, ScratchOrg, Status
 from plandeploy.runs.scratch_org_removal import request_deletion
 from plandeploy.runs.tests.factories import clear_queue, step_data
@@ -129,7 +129,7 @@ def test_happy_path_creates_runs_the_preflight_then_installs(web, worker, events
     job_row.refresh_from_db()
     assert job_row.user_id is None and job_row.full_org_type == "Scratch"
     assert set(job_row.steps.all()) == set(plan.steps.all())
-    workspace = Path(row.config["workspace"])
+    workspace = resolve(row.config["workspace"])
     assert json.loads((workspace / "manifest.json").read_text()) == {"core": "1.0"}
 
     org_events = events.types("scratchorg", body["id"])
@@ -199,7 +199,7 @@ def test_expiry_deletes_the_workspace_through_the_periodic_job(web, worker, even
     body = browser.create()
     browser.wait_created()
     row = row_of(body)
-    workspace = Path(row.config["workspace"])
+    workspace = resolve(row.config["workspace"])
     assert workspace.is_dir()
     kept = Job.objects.create(plan=plan, org_id=row.org_id, full_org_type="Scratch",
                               status=Status.COMPLETE)
@@ -223,7 +223,7 @@ def test_deleting_an_org_stops_its_running_installation_first(web, worker):
         timeout=60, message="the installation to start",
     )
     row = row_of(body)
-    workspace = Path(row.config["workspace"])
+    workspace = resolve(row.config["workspace"])
     request_deletion(row.pk)  # what the admin site does
     wait_until(lambda: not ScratchOrg.objects.filter(pk=row.pk).exists(), timeout=60,
                message="the org to be deleted")

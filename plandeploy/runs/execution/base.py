@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Model
 
-from plandeploy import queue
+from plandeploy import logs, queue
 from plandeploy.flowrunner import (
     Event,
     PreflightResults,
@@ -115,6 +115,7 @@ class Run:
             return "missing"
         if row.status != Status.STARTED:
             return row.status
+        logs.bind(org_id_hash=logs.org_id_hash(row.org_id))
         # Just read: the first look for a cancel recorded only in the database can wait.
         self._next_db_check = time.monotonic() + DB_CHECK_SECONDS
         home = None

@@ -6,6 +6,7 @@ import tempfile
 
 from plandeploy import repos
 from plandeploy.flowrunner import OrgInput, RunSpec, run_secrets
+from plandeploy.orgs import workspaces
 from plandeploy.runs.execution import writer
 from plandeploy.runs.execution.loaders import RunRow, load_steps
 from plandeploy.runs.models import ScratchOrg
@@ -37,7 +38,8 @@ def org_input(row: RunRow) -> OrgInput:
             )
         if connection_row.org_type == "local":
             return OrgInput(
-                "local", connection_row.org_id, workspace=connection_row.workspace,
+                "local", connection_row.org_id,
+                workspace=_workspace_here(connection_row.workspace),
                 username=connection_row.org_username or None,
                 instance_url=connection_row.instance_url or None,
             )
@@ -54,12 +56,20 @@ def org_input(row: RunRow) -> OrgInput:
         raise RunSetupError("The org for this run no longer exists.")
     config = scratch.config or {}
     if config.get("workspace"):
-        return OrgInput("local", scratch.org_id, workspace=config["workspace"],
+        return OrgInput("local", scratch.org_id, workspace=_workspace_here(config["workspace"]),
                         username=config.get("username"))
     return OrgInput(
         "salesforce", scratch.org_id, instance_url=config.get("instance_url"),
         access_token=config.get("access_token"), username=config.get("username"),
     )
+
+
+def _workspace_here(recorded: str) -> str:
+    """The recorded workspace on this worker host (rows store it relative to LOCAL_ORGS_ROOT)."""
+    path = workspaces.resolve(recorded)
+    if path is None:
+        raise RunSetupError("The org's workspace is not valid.")
+    return str(path)
 
 
 def build_spec(row: RunRow, *, kind: str, public_id: str, job_pk: int | None,
