@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "plandeploy.jobs",
     "plandeploy.api",
     "plandeploy.adminapi",
+    "plandeploy.web",
 ]
 
 MIDDLEWARE = [
@@ -103,6 +104,7 @@ ASGI_APPLICATION = "plandeploy.asgi.application"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 
 TEMPLATES = [
     {
@@ -114,6 +116,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "plandeploy.web.context.site",
             ]
         },
     }

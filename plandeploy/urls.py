@@ -1,4 +1,4 @@
-"""URL map: the public API, the admin API and site, sign-in, schema, health and metrics."""
+"""URL map: the pages, the public API, the admin API and site, sign-in, schema, health, metrics."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -22,6 +22,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("plandeploy.web.urls")),
 ]
 
 handler404 = "plandeploy.api.errors.page_not_found"
