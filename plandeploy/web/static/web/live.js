@@ -75,6 +75,8 @@
     if (isFinal(data.status)) {
       var cancel = document.getElementById("cancel-form");
       if (cancel) { cancel.remove(); }
+      var banner = document.getElementById("running-job-banner");
+      if (banner && banner.getAttribute("data-job-id") === data.id) { banner.hidden = true; }
       root.setAttribute("data-live-status", data.status);
       root.setAttribute("data-ended-at", data.edited_at || "");
     }
