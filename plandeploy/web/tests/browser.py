@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import secrets
 from pathlib import Path
 
 from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
 
+from plandeploy.accounts.models import User
 from plandeploy.testing.processes import REPO_ROOT
 
 CHROMIUM = "/usr/bin/chromium"
@@ -50,7 +53,8 @@ def unreachable_controls(page, max_tabs: int = 200) -> list[str]:
     """Visible, enabled controls that pressing Tab from the top of the page never focuses."""
     count = page.evaluate(
         """(selector) => {
-            const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length)
+            const visible = (el) => !!(el.offsetWidth || el.offsetHeight
+                || el.getClientRects().length)
                 && getComputedStyle(el).visibility !== 'hidden' && !el.closest('[hidden]');
             let n = 0;
             document.querySelectorAll(selector).forEach((el) => {
@@ -83,3 +87,18 @@ def check_page(page, name: str) -> None:
     assert not violations, f"{name}: accessibility violations: {violations}"
     missing = unreachable_controls(page)
     assert not missing, f"{name}: not reachable by keyboard: {missing}"
+
+
+def make_user() -> tuple[User, str]:
+    password = secrets.token_urlsafe(12)
+    user = User.objects.create_user(username=f"web-{secrets.token_hex(3)}", password=password)
+    return user, password
+
+
+def sign_in(page, user: User, password: str) -> None:
+    """Sign in through the form; LOGIN_REDIRECT_URL lands on the home page."""
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Products", level=1)).to_be_visible()

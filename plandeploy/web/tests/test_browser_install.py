@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import re
-import secrets
 
 import pytest
 from playwright.sync_api import expect
 
-from plandeploy.accounts.models import User
 from plandeploy.runs.models import Job, Status
 from plandeploy.web import lookups
-from plandeploy.web.tests.browser import LIVE_TIMEOUT_MS, check_page
+from plandeploy.web.tests.browser import LIVE_TIMEOUT_MS, check_page, make_user, sign_in
 from plandeploy.web.tests.catalog_rows import sample_plan
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def make_user() -> tuple[User, str]:
-    password = secrets.token_urlsafe(12)
-    user = User.objects.create_user(username=f"web-{secrets.token_hex(3)}", password=password)
-    return user, password
-
-
-def sign_in(page, user: User, password: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    # LOGIN_REDIRECT_URL is the home page.
-    expect(page.get_by_role("heading", name="Products", level=1)).to_be_visible()
 
 
 def test_sign_in_connect_preflight_install_and_watch_steps_turn_ok(new_page):

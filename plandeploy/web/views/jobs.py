@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from plandeploy.api.permissions import HasOrgOrReadOnly
+from plandeploy.api.permissions import may_change_job
 from plandeploy.api.serializers.fields import tr
 from plandeploy.api.serializers.runs import JobSerializer
 from plandeploy.api.views.common import get_by_hashid
@@ -28,7 +28,7 @@ def _job(request: HttpRequest, job_id: str) -> Job:
 
 def _may_change(request: HttpRequest, job: Job) -> bool:
     """Cancel and share follow the API's rule: the owner, a superuser, or the scratch session."""
-    return HasOrgOrReadOnly().has_object_permission(request, None, job)
+    return may_change_job(request, job)
 
 
 def duration_seconds(job: Job) -> int | None:
