@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from plandeploy.catalog.models import PlanSlug, ProductSlug
+from plandeploy.catalog.models import Plan, PlanSlug, ProductSlug
 from plandeploy.runs.tests.factories import publish_plan, step_data
 
 
@@ -19,10 +19,8 @@ def sample_plan(steps: list[dict] | None = None, **plan_fields):
     plan.plan_template.post_install_message = "All *done*."
     plan.plan_template.error_message = "Contact support about this failure."
     plan.plan_template.save()
-    for name, value in plan_fields.items():
-        setattr(plan, name, value)
-    plan.save()
-    return plan
+    Plan.objects.filter(pk=plan.pk).update(**plan_fields)
+    return Plan.objects.get(pk=plan.pk)
 
 
 def wait_steps(seconds: float, fail_second: bool = False) -> list[dict]:
