@@ -21,6 +21,8 @@ def test_sign_in_connect_preflight_install_and_watch_steps_turn_ok(new_page):
     page = new_page()
     page.goto("/")
     check_page(page, "home")
+    page.goto("/accounts/login/")
+    check_page(page, "sign-in")
     sign_in(page, user, password)
     page.get_by_role("button", name="Connect a local org").click()
     expect(page.get_by_text("Connected to")).to_be_visible()
