@@ -62,6 +62,7 @@ except ValueError as exc:
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_FAILURE_VIEW = "plandeploy.web.views.errors.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

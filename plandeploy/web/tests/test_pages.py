@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from plandeploy.api.tests.helpers import complete_preflight
+from plandeploy.api.tests.helpers import complete_preflight, complete_scratch_org
 from plandeploy.catalog.models import AllowedList, ProductSlug, Version
 from plandeploy.catalog.tests import factories
 from plandeploy.runs.models import Job, Status
@@ -163,3 +163,40 @@ def test_language_follows_accept_language():
     page = Client().get("/", HTTP_ACCEPT_LANGUAGE="fr")
     assert '<html lang="fr">' in text(page)
     assert '<option value="fr" selected>' in text(page)
+
+
+def test_server_error_page_is_html_for_pages_and_json_for_the_api():
+    from django.test import RequestFactory
+
+    from plandeploy.api.errors import server_error
+
+    page = server_error(RequestFactory().get("/products/x/"))
+    assert page.status_code == 500 and b"Something went wrong" in page.content
+    api = server_error(RequestFactory().get("/api/jobs/x/"))
+    assert api.status_code == 500 and b'"Server error."' in api.content
+
+
+def test_a_form_posted_without_csrf_token_gets_the_friendly_403_page():
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(factories.user(connected=False))
+    response = client.post("/org/connect/")
+    assert response.status_code == 403
+    assert "This form has expired." in text(response)
+
+
+def test_language_switcher_sets_the_language():
+    client = Client()
+    response = client.post("/i18n/setlang/", {"language": "de", "next": "/"})
+    assert response.status_code == 302
+    assert '<html lang="de">' in text(client.get("/"))
+
+
+def test_a_scratch_org_link_binds_only_on_its_own_plan_page():
+    plan = sample_plan()
+    other = sample_plan()
+    scratch_org = complete_scratch_org(plan)
+    client = Client()
+    client.get(lookups.plan_url(other) + f"?scratch_org_id={scratch_org.uuid}")
+    assert "scratch_org_id" not in client.session
+    client.get(lookups.plan_url(plan) + f"?scratch_org_id={scratch_org.uuid}")
+    assert client.session["scratch_org_id"] == str(scratch_org.uuid)

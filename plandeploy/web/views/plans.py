@@ -43,9 +43,8 @@ def _running_job_url(org_id: str | None) -> str | None:
 def plan_page(request: HttpRequest, product: str, version: str, plan: str) -> HttpResponse:
     """Steps, preflight results, agreement and the install form (or why it is closed)."""
     row = _plan(product, version, plan)
-    if request.GET.get(sessions.SESSION_KEY):
-        # Only a link to this very plan may bind a shared scratch org (see api.sessions).
-        sessions.bind_from_query(_QueryRequest(request), row.pk)
+    # Only a link to this very plan may bind a shared scratch org (see api.sessions).
+    sessions.bind_from_query(request, row.pk)
     user = request.user
     allowed = row.is_visible_to(user) and row.version.product.is_visible_to(user)
     org = lookups.caller_org(request, row)
@@ -79,15 +78,6 @@ def plan_page(request: HttpRequest, product: str, version: str, plan: str) -> Ht
         scratch_org.org_id else None,
     }
     return render(request, "web/plan.html", context)
-
-
-class _QueryRequest:
-    """A Django request seen with DRF's `query_params`, as api.sessions expects."""
-
-    def __init__(self, request: HttpRequest):
-        self._request = request
-        self.query_params = request.GET
-        self.session = request.session
 
 
 def _not_allowed_instructions(plan: Plan, user) -> str:
