@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.utils import timezone
@@ -106,7 +107,7 @@ class InstallGate:
 
 
 def install_gate(plan: Plan, user, org_id: str | None, preflight: PreflightResult | None,
-                 running_job_url: str | None) -> InstallGate:
+                 running_job_url: str | None, here: str = "/") -> InstallGate:
     """The first reason that stops an install, in the order the service checks them."""
     try:
         services.check_may_install(plan, user)
@@ -116,7 +117,8 @@ def install_gate(plan: Plan, user, org_id: str | None, preflight: PreflightResul
     if not org_id:
         if signed_in:
             return InstallGate(_("Connect an org to install this plan."))
-        return InstallGate(_("Sign in to install this plan."), settings.LOGIN_URL, _("Sign in"))
+        return InstallGate(_("Sign in to install this plan."),
+                           f"{settings.LOGIN_URL}?{urlencode({'next': here})}", _("Sign in"))
     if plan.requires_preflight and not (
         preflight is not None and preflight.is_ready
         and preflight_expires_at(preflight) > timezone.now()

@@ -41,8 +41,8 @@ def new_page(chromium, site):
     """Opens pages in fresh browser contexts (one per visitor: own cookies, own session)."""
     contexts = []
 
-    def open_page():
-        context = chromium.new_context(base_url=site, locale="en-US")
+    def open_page(**options):
+        context = chromium.new_context(base_url=site, locale="en-US", **options)
         context.set_default_timeout(15_000)
         contexts.append(context)
         return context.new_page()

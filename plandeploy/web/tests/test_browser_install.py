@@ -74,3 +74,20 @@ def test_sign_in_connect_preflight_install_and_watch_steps_turn_ok(new_page):
     check_page(page, "my-installations")
     row.get_by_role("link").click()
     expect(page).to_have_url(job_url)
+
+
+def test_without_javascript_forms_post_and_pages_refresh_to_the_final_state(new_page):
+    sample_plan()
+    user, password = make_user()
+    page = new_page(java_script_enabled=False)
+    sign_in(page, user, password)
+    page.get_by_role("button", name="Connect a local org").click()
+    page.get_by_role("main").get_by_role("link", name=re.compile("Sample")).click()
+    page.get_by_role("main").get_by_role("link", name="Install", exact=True).click()
+    page.get_by_role("button", name="Run the preflight checks").click()
+    expect(page.get_by_text("The preflight checks passed.")).to_be_visible(
+        timeout=LIVE_TIMEOUT_MS)
+    page.get_by_label(re.compile("I have read and accept")).check()
+    page.get_by_role("button", name="Install", exact=True).click()
+    expect(page.locator("#job-status")).to_have_text("complete", timeout=LIVE_TIMEOUT_MS)
+    expect(page.locator("li.job-step [data-role=state]")).to_have_text(["ok"] * 4)
