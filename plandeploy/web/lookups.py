@@ -8,15 +8,19 @@ from django.http import Http404, HttpRequest
 from django.urls import reverse
 
 from plandeploy.api import sessions
-from plandeploy.api.views.querysets import plan_queryset, product_queryset
-from plandeploy.catalog.models import Plan, PlanSlug, Product, ProductSlug, Version
+from plandeploy.api.views.querysets import plan_queryset
+from plandeploy.catalog.models import Plan, Product, ProductSlug, Version
 from plandeploy.runs.models import ScratchOrg
 
 
 def product_by_slug(slug: str) -> Product:
     """Any product by a current or old slug: unlisted ones stay reachable by their link."""
     parent_ids = ProductSlug.objects.filter(slug=slug).values("parent_id")
-    product = product_queryset().filter(pk__in=parent_ids).first()
+    product = (
+        Product.objects.select_related("category", "visible_to")
+        .prefetch_related("translations", "productslug_set")
+        .filter(pk__in=parent_ids).first()
+    )
     if product is None:
         raise Http404
     return product
@@ -24,39 +28,40 @@ def product_by_slug(slug: str) -> Product:
 
 def latest_version(product: Product) -> Version | None:
     """The newest listed production version, else the newest listed one."""
-    listed = [version for version in product.versions.all() if version.is_listed]
-    production = [version for version in listed if version.is_production]
-    candidates = production or listed
-    return max(candidates, key=lambda version: version.created_at) if candidates else None
+    return (
+        Version.objects.filter(product=product, is_listed=True)
+        .prefetch_related("translations")
+        .order_by("-is_production", "-created_at", "-pk").first()
+    )
 
 
 def version_by_label(product: Product, label: str) -> Version:
-    for version in product.versions.all():
-        if version.label == label:
-            return version
-    raise Http404
-
-
-def plan_by_slug(version: Version, slug: str) -> Plan:
-    """The version's newest plan whose template has this slug (current or old)."""
-    template_ids = PlanSlug.objects.filter(
-        slug=slug, parent__product_id=version.product_id
-    ).values("parent_id")
-    plan = (
-        plan_queryset()
-        .filter(version=version, plan_template_id__in=template_ids)
-        .order_by("-created_at")
-        .first()
-    )
-    if plan is None:
+    version = (Version.objects.filter(product=product, label=label)
+               .prefetch_related("translations").first())
+    if version is None:
         raise Http404
-    return plan
+    return version
+
+
+def plan_by_path(product: str, version: str, plan: str) -> Plan:
+    """The plan a page URL names, in one query: product slug (current or old), version label,
+    plan slug (current or old); the newest such plan if a version has several."""
+    found = (
+        plan_queryset()
+        .prefetch_related("version__translations", "version__product__productslug_set")
+        .filter(version__product__productslug__slug=product, version__label=version,
+                plan_template__slugs__slug=plan)
+        .order_by("-created_at", "-pk").first()
+    )
+    if found is None:
+        raise Http404
+    return found
 
 
 def listed_plans(version: Version) -> list[Plan]:
     """The version's listed plans: primary first, then secondary, then additional ones."""
     tier_order = {"primary": 0, "secondary": 1, "additional": 2}
-    plans = [plan for plan in version.plans.all() if plan.is_listed]
+    plans = list(plan_queryset().filter(version=version, is_listed=True))
     return sorted(plans, key=lambda plan: (tier_order.get(plan.tier, 3), plan.order_key,
                                            plan.created_at))
 

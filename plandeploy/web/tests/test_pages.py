@@ -204,3 +204,30 @@ def test_a_scratch_org_link_binds_only_on_its_own_plan_page():
     assert "scratch_org_id" not in client.session
     client.get(lookups.plan_url(plan) + f"?scratch_org_id={scratch_org.uuid}")
     assert client.session["scratch_org_id"] == str(scratch_org.uuid)
+
+
+def _queries(client, url: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured)
+
+
+def test_plan_and_job_pages_cost_the_same_queries_for_few_or_many_steps():
+    from plandeploy.runs.tests.factories import step_data
+
+    user = local_user()
+    client = Client()
+    client.force_login(user)
+    counts = []
+    for size in (2, 12):
+        plan = sample_plan(steps=[step_data(str(n), "tasks.wait.Wait") for n in
+                                  range(1, size + 1)])
+        job = Job.objects.create(user=user, plan=plan, org_id=user.org_id, status=Status.COMPLETE)
+        job.steps.set(plan.steps.all())
+        counts.append((_queries(client, lookups.plan_url(plan)),
+                       _queries(client, lookups.plan_url(plan, "job", job=job.hashid))))
+        job.delete()
+    assert counts[0] == counts[1]

@@ -16,6 +16,7 @@ from plandeploy.api.serializers.fields import tr
 from plandeploy.api.serializers.runs import JobSerializer
 from plandeploy.api.views.common import get_by_hashid
 from plandeploy.api.views.querysets import job_queryset, visible_jobs
+from plandeploy.catalog.models import Step
 from plandeploy.runs import services
 from plandeploy.runs.models import Job, Status
 from plandeploy.web import lookups, presenters
@@ -48,7 +49,7 @@ def job_page(request: HttpRequest, product: str, version: str, plan: str,
             product, version, plan):
         raise Http404
     data = JobSerializer(row, context={"request": request}).data
-    steps = list(row.plan.steps.all())
+    steps = list(Step.objects.filter(plan=row.plan_id).prefetch_related("translations"))
     return render(request, "web/job.html", {
         "job": row,
         "data": data,

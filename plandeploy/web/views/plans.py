@@ -20,11 +20,6 @@ from plandeploy.runs.models import Job, PreflightResult, Status
 from plandeploy.web import lookups, presenters
 
 
-def _plan(product: str, version: str, plan: str) -> Plan:
-    row = lookups.product_by_slug(product)
-    return lookups.plan_by_slug(lookups.version_by_label(row, version), plan)
-
-
 def _latest_preflight(plan: Plan, org_id: str | None) -> PreflightResult | None:
     if not org_id:
         return None
@@ -42,7 +37,7 @@ def _running_job_url(org_id: str | None) -> str | None:
 
 def plan_page(request: HttpRequest, product: str, version: str, plan: str) -> HttpResponse:
     """Steps, preflight results, agreement and the install form (or why it is closed)."""
-    row = _plan(product, version, plan)
+    row = lookups.plan_by_path(product, version, plan)
     # Only a link to this very plan may bind a shared scratch org (see api.sessions).
     sessions.bind_from_query(request, row.pk)
     user = request.user
@@ -93,7 +88,7 @@ def _not_allowed_instructions(plan: Plan, user) -> str:
 @require_POST
 def preflight(request: HttpRequest, product: str, version: str, plan: str) -> HttpResponse:
     """Start the preflight checks for the caller's org."""
-    row = _plan(product, version, plan)
+    row = lookups.plan_by_path(product, version, plan)
     org = lookups.caller_org(request, row)
     try:
         services.request_preflight(plan=row, user=request.user, scratch_org=org.scratch_org)
@@ -105,7 +100,7 @@ def preflight(request: HttpRequest, product: str, version: str, plan: str) -> Ht
 @require_POST
 def install(request: HttpRequest, product: str, version: str, plan: str) -> HttpResponse:
     """Start the installation of the ticked steps; the job page follows it."""
-    row = _plan(product, version, plan)
+    row = lookups.plan_by_path(product, version, plan)
     if presenters.plan_texts(row)["agreement"] and request.POST.get("accept") != "yes":
         messages.error(request, _("Please accept the agreement to install."))
         return redirect(lookups.plan_url(row))
@@ -126,7 +121,7 @@ def install(request: HttpRequest, product: str, version: str, plan: str) -> Http
 @require_POST
 def scratch_org(request: HttpRequest, product: str, version: str, plan: str) -> HttpResponse:
     """Request a scratch org for this plan; the session holds it from now on."""
-    row = _plan(product, version, plan)
+    row = lookups.plan_by_path(product, version, plan)
     serializer = ScratchOrgSerializer(data={"email": request.POST.get("email", "")})
     if not serializer.is_valid():
         messages.error(request, _("Enter a valid e-mail address."))
