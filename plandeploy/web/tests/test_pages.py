@@ -231,3 +231,20 @@ def test_plan_and_job_pages_cost_the_same_queries_for_few_or_many_steps():
                        _queries(client, lookups.plan_url(plan, "job", job=job.hashid))))
         job.delete()
     assert counts[0] == counts[1]
+
+
+def test_banners_for_a_lost_org_connection_and_a_running_job_show_on_any_page():
+    plan = sample_plan()
+    lost = factories.user(token=False)
+    client = Client()
+    client.force_login(lost)
+    assert "The connection to your org has been lost." in text(client.get("/"))
+    user = local_user()
+    client.force_login(user)
+    home = text(client.get("/"))
+    assert "connection to your org has been lost" not in home
+    assert "An installation is running on your org" not in home
+    job = Job.objects.create(user=user, plan=plan, org_id=user.org_id)
+    page = text(client.get("/my-installations/"))
+    assert "An installation is running on your org" in page
+    assert lookups.plan_url(plan, "job", job=job.hashid) in page
