@@ -136,8 +136,6 @@ def plan_texts(plan: Plan) -> dict[str, str]:
     """The plan's markdown texts as safe HTML (raw HTML in the source is escaped)."""
     product = plan.version.product
     return {
-        "description": render(tr(product, "description")),
-        "version_description": render(tr(plan.version, "description")),
         "preflight_message": render(tr(plan.plan_template, "preflight_message"))
         + render(tr(plan, "preflight_message_additional")),
         "agreement": render(tr(product, "click_through_agreement")),

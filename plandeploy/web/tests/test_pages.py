@@ -23,12 +23,15 @@ def text(response) -> str:
 def test_home_lists_listed_products_by_category_and_unlisted_ones_stay_reachable():
     plan = sample_plan()
     product = plan.version.product
+    product.color = "#ff5d2d"
+    product.save()
     hidden = factories.product(title="Secret product", is_listed=False)
     factories.plan(factories.version(hidden))
     home = Client().get("/")
     assert home.status_code == 200
     assert "Samples" in text(home) and product.title in text(home)
     assert "Secret product" not in text(home)
+    assert 'fill="#ff5d2d"' in text(home)
     page = Client().get(f"/products/{hidden.slug}/")
     assert page.status_code == 200 and "Secret product" in text(page)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -11,9 +13,13 @@ from plandeploy.catalog.markdown import render as markdown
 from plandeploy.catalog.models import Product, ProductCategory
 from plandeploy.web import lookups
 
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+
 
 def _card(product: Product, user) -> dict:
     return {
+        # A presentation attribute on an SVG, not an inline style: no style-src exception.
+        "color": product.color if _COLOR.fullmatch(product.color or "") else "#0b5cab",
         "product": product,
         "title": tr(product, "title"),
         "short_description": tr(product, "short_description"),
