@@ -137,13 +137,18 @@ def test_my_installations_lists_only_the_users_own_jobs_newest_first():
     assert Client().get("/my-installations/").status_code == 302
 
 
-def test_sign_in_lands_on_the_home_page():
+def test_sign_in_and_out_land_on_the_home_page():
     user = factories.user()
     user.set_password("a-long-password")
     user.save()
-    response = Client().post("/accounts/login/", {
+    client = Client()
+    response = client.post("/accounts/login/", {
         "username": user.username, "password": "a-long-password"})
     assert response.status_code == 302 and response["Location"] == "/"
+    assert "Sign out" in text(client.get("/"))
+    signed_out = client.post("/accounts/logout/")
+    assert signed_out.status_code == 302 and signed_out["Location"] == "/"
+    assert "Sign out" not in text(client.get("/"))
 
 
 def test_connecting_an_org_gives_the_user_a_local_org():
