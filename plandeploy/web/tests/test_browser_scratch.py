@@ -43,3 +43,24 @@ def test_anonymous_scratch_org_from_request_to_completed_install(new_page):
     finally:
         for org in ScratchOrg.objects.filter(plan=plan):
             scratch_org_removal.delete(org.pk)
+
+
+def test_a_plan_of_required_steps_installs_itself_and_the_page_follows_to_its_job(new_page):
+    plan = sample_plan(supported_orgs=SupportedOrgs.SCRATCH)
+    plan.steps.update(is_required=True)
+    page = new_page()
+    page.goto(lookups.plan_url(plan))
+    page.get_by_label("Your e-mail address").fill("visitor@example.com")
+    page.get_by_role("button", name="Create scratch org").click()
+    try:
+        # The page opens the job once it runs, or links to it if it ran between two looks.
+        job_link = page.get_by_role("link", name="View its installation")
+        expect(page.locator("#job-status").or_(job_link)).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+        if job_link.is_visible():
+            job_link.click()
+        expect(page).to_have_url(re.compile(r"/jobs/[A-Za-z0-9]+/$"))
+        expect(page.locator("#job-status")).to_have_text("complete", timeout=LIVE_TIMEOUT_MS)
+        assert Job.objects.get(plan=plan).user is None
+    finally:
+        for org in ScratchOrg.objects.filter(plan=plan):
+            scratch_org_removal.delete(org.pk)

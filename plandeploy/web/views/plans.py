@@ -27,11 +27,15 @@ def _latest_preflight(plan: Plan, org_id: str | None) -> PreflightResult | None:
             .order_by("-created_at", "-pk").first())
 
 
-def _running_job_url(org_id: str | None) -> str | None:
+def _job_url(org_id: str | None, *, running: bool = True) -> str | None:
+    """The org's running job's page (or, with running=False, its newest job's)."""
     if not org_id:
         return None
-    job = (Job.objects.filter(org_id=org_id, status=Status.STARTED)
-           .select_related("plan__version__product", "plan__plan_template").first())
+    jobs = Job.objects.filter(org_id=org_id)
+    if running:
+        jobs = jobs.filter(status=Status.STARTED)
+    job = (jobs.select_related("plan__version__product", "plan__plan_template")
+           .order_by("-created_at").first())
     return lookups.plan_url(job.plan, "job", job=job.hashid) if job else None
 
 
@@ -44,7 +48,7 @@ def plan_page(request: HttpRequest, product: str, version: str, plan: str) -> Ht
     allowed = row.is_visible_to(user) and row.version.product.is_visible_to(user)
     org = lookups.caller_org(request, row)
     preflight = _latest_preflight(row, org.org_id)
-    running_url = _running_job_url(org.org_id)
+    running_url = _job_url(org.org_id)
     latest = lookups.latest_version(row.version.product)
     scratch_org = org.scratch_org
     context = {
@@ -70,8 +74,10 @@ def plan_page(request: HttpRequest, product: str, version: str, plan: str) -> Ht
         "scratch_org_data": ScratchOrgSerializer(scratch_org).data if scratch_org else None,
         "scratch_available": settings.SCRATCH_ORGS_ENABLED and row.supported_orgs in (
             SupportedOrgs.SCRATCH, SupportedOrgs.BOTH) and not user.is_authenticated,
-        "scratch_job_url": _running_job_url(scratch_org.org_id) if scratch_org and
-        scratch_org.org_id else None,
+        "scratch_job_url": _job_url(scratch_org.org_id, running=False) if scratch_org else None,
+        # A scratch org whose preflight passed installs a plan of only required steps itself.
+        "scratch_auto_install": bool(scratch_org) and bool(preflight) and preflight.is_ready
+        and all(step.is_required for step in row.steps.all()),
     }
     return render(request, "web/plan.html", context)
 

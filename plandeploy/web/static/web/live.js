@@ -3,7 +3,8 @@
 
    An element with data-live-model/-id/-url is followed. data-live-mode="apply" updates a job
    page in place from the job's representation; "reload" reloads the page once the followed
-   object's status differs from data-live-status (a preflight or scratch org finishing). */
+   object's status differs from data-live-status (a preflight or scratch org finishing);
+   "job" reads the caller's orgs and opens the job page once one of them runs a job. */
 (function () {
   "use strict";
 
@@ -115,6 +116,7 @@
   };
 
   Follower.prototype.handle = function (data) {
+    if (this.mode === "job") { this.openStartedJob(data); return; }
     if (!data || !data.status) { return; }
     if (this.mode === "reload") {
       if (data.status !== this.initial) { this.done = true; window.location.reload(); }
@@ -122,6 +124,20 @@
     }
     applyJob(this.root, data);
     if (isFinal(data.status)) { this.done = true; this.stopPolling(); }
+  };
+
+  /* For /api/orgs/: go to the job page as soon as one of the caller's orgs runs a job. */
+  Follower.prototype.openStartedJob = function (orgs) {
+    var self = this;
+    Object.keys(orgs || {}).forEach(function (orgId) {
+      var job = orgs[orgId].current_job;
+      if (job && !self.done) {
+        self.done = true;
+        window.location.assign("/products/" + encodeURIComponent(job.product_slug) + "/" +
+          encodeURIComponent(job.version_label) + "/" + encodeURIComponent(job.plan_slug) +
+          "/jobs/" + encodeURIComponent(job.id) + "/");
+      }
+    });
   };
 
   Follower.prototype.refresh = function () {
