@@ -62,6 +62,7 @@ except ValueError as exc:
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_FAILURE_VIEW = "plandeploy.web.views.errors.csrf_failure"
 
 # TLS deployments: the one switch for a site served over HTTPS (by a proxy that ends TLS).
 SECURE_DEPLOYMENT = env.bool("SECURE_DEPLOYMENT", default=False)
@@ -116,6 +117,7 @@ INSTALLED_APPS = [
     "plandeploy.jobs",
     "plandeploy.api",
     "plandeploy.adminapi",
+    "plandeploy.web",
 ]
 
 MIDDLEWARE = [
@@ -136,6 +138,7 @@ ASGI_APPLICATION = "plandeploy.asgi.application"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 
 TEMPLATES = [
     {
@@ -147,6 +150,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "plandeploy.web.context.site",
             ]
         },
     }

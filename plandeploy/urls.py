@@ -1,5 +1,5 @@
-"""URL map: the public API, the admin API and site, sign-in, schema and its reference pages,
-health and metrics."""
+"""URL map: the pages, the public API, the admin API and site, sign-in, schema and its
+reference page, health and metrics."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -28,6 +28,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("plandeploy.web.urls")),
 ]
 
 handler404 = "plandeploy.api.errors.page_not_found"

@@ -24,9 +24,14 @@ class HasOrgOrReadOnly(permissions.BasePermission):
     def has_object_permission(self, request, view, obj) -> bool:
         if request.method in permissions.SAFE_METHODS:
             return True
-        user = request.user
-        if user and user.is_authenticated and (user.is_superuser or obj.user_id == user.pk):
-            return True
-        if obj.user_id is None and obj.org_id:
-            return sessions.session_scratch_org_id(request) == obj.org_id
-        return False
+        return may_change_job(request, obj)
+
+
+def may_change_job(request, job) -> bool:
+    """The owner, a superuser, or the session holding the job's scratch org."""
+    user = request.user
+    if user and user.is_authenticated and (user.is_superuser or job.user_id == user.pk):
+        return True
+    if job.user_id is None and job.org_id:
+        return sessions.session_scratch_org_id(request) == job.org_id
+    return False

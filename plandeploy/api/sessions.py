@@ -26,7 +26,8 @@ def bind(request: HttpRequest, scratch_org: ScratchOrg) -> None:
 
 def bind_from_query(request: HttpRequest, plan_id: int) -> None:
     """Honour `?scratch_org_id=` only when it names a scratch org of this very plan."""
-    raw = request.query_params.get(SESSION_KEY) if hasattr(request, "query_params") else None
+    params = getattr(request, "query_params", None) or getattr(request, "GET", None) or {}
+    raw = params.get(SESSION_KEY)
     if not raw:
         return
     try:

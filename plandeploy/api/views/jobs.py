@@ -16,7 +16,7 @@ from plandeploy.api.serializers.runs import (
     JobUpdateSerializer,
 )
 from plandeploy.api.views.common import enforce_csrf, get_by_hashid
-from plandeploy.api.views.querysets import job_queryset
+from plandeploy.api.views.querysets import job_queryset, visible_jobs
 from plandeploy.runs import services
 from plandeploy.runs.models import Job
 
@@ -35,20 +35,7 @@ class JobViewSet(
     queryset = Job.objects.none()
 
     def get_queryset(self) -> QuerySet:
-        user = self.request.user
-        jobs = job_queryset()
-        if user.is_authenticated and user.is_staff:
-            return jobs
-        visible = Job.objects.filter(is_public=True).values("pk")
-        query = jobs.filter(pk__in=visible)
-        if user.is_authenticated:
-            query = query | jobs.filter(user=user)
-        # A scratch org still being created has no org id: matching on it would show every
-        # job without an org.
-        session_org_id = sessions.session_scratch_org_id(self.request)
-        if session_org_id:
-            query = query | jobs.filter(user__isnull=True, org_id=session_org_id)
-        return query
+        return visible_jobs(self.request)
 
     def get_object(self) -> Job:
         job = get_by_hashid(self.get_queryset(), self.kwargs["pk"])

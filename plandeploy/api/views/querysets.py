@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
+from plandeploy.api import sessions
 from plandeploy.catalog.models import Plan, Product, Step, Version
 from plandeploy.runs.models import Job
 
@@ -51,3 +52,21 @@ def job_queryset() -> QuerySet:
         "plan__version__product__translations",
         "plan__version__product__productslug_set",
     )
+
+
+def visible_jobs(request) -> QuerySet:
+    """The jobs `request` may read: staff all; others public ones, their own, their session's."""
+    user = request.user
+    jobs = job_queryset()
+    if user.is_authenticated and user.is_staff:
+        return jobs
+    visible = Job.objects.filter(is_public=True).values("pk")
+    query = jobs.filter(pk__in=visible)
+    if user.is_authenticated:
+        query = query | jobs.filter(user=user)
+    # A scratch org still being created has no org id: matching on it would show every
+    # job without an org.
+    session_org_id = sessions.session_scratch_org_id(request)
+    if session_org_id:
+        query = query | jobs.filter(user__isnull=True, org_id=session_org_id)
+    return query

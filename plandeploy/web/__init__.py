@@ -1,0 +1,1 @@
+"""The web pages: catalogue, plans, preflight, install and live progress, server-rendered."""

@@ -1,0 +1,41 @@
+"""What every page's frame shows: the site profile, the visitor's org, and the banners."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from plandeploy.api.serializers.fields import tr
+from plandeploy.catalog.models import SiteProfile
+from plandeploy.runs.models import Job, Status
+from plandeploy.web import lookups
+
+
+def _running_job(org_id: str | None) -> dict | None:
+    if not org_id:
+        return None
+    job = (Job.objects.filter(org_id=org_id, status=Status.STARTED)
+           .select_related("plan__version__product", "plan__plan_template")
+           .prefetch_related("plan__translations", "plan__plan_template__slugs",
+                             "plan__version__product__productslug_set").first())
+    if job is None:
+        return None
+    return {"url": lookups.plan_url(job.plan, "job", job=job.hashid),
+            "title": tr(job.plan, "title"), "id": job.hashid}
+
+
+def site(request: HttpRequest) -> dict:
+    profile = SiteProfile.objects.prefetch_related("translations").first()
+    user = request.user
+    connection_lost = bool(
+        user.is_authenticated and user.org_id and not user.valid_token_for
+    )
+    return {
+        "site_name": tr(profile, "name") or "plandeploy",
+        "site_logo": profile.product_logo if profile else "",
+        "site_company": tr(profile, "company_name"),
+        "site_copyright": tr(profile, "copyright_notice"),
+        "connection_lost": connection_lost,
+        "running_job": _running_job(user.org_id if user.is_authenticated else None),
+        "languages": settings.LANGUAGES,
+    }

@@ -1,0 +1,92 @@
+"""Finding the catalogue object a page URL names (by slug and label), and the caller's org."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.http import Http404, HttpRequest
+from django.urls import reverse
+
+from plandeploy.api import sessions
+from plandeploy.api.views.querysets import plan_queryset
+from plandeploy.catalog.models import Plan, Product, ProductSlug, Version
+from plandeploy.runs.models import ScratchOrg
+
+
+def product_by_slug(slug: str) -> Product:
+    """Any product by a current or old slug: unlisted ones stay reachable by their link."""
+    parent_ids = ProductSlug.objects.filter(slug=slug).values("parent_id")
+    product = (
+        Product.objects.select_related("category", "visible_to")
+        .prefetch_related("translations", "productslug_set")
+        .filter(pk__in=parent_ids).first()
+    )
+    if product is None:
+        raise Http404
+    return product
+
+
+def latest_version(product: Product) -> Version | None:
+    """The newest listed production version, else the newest listed one."""
+    return (
+        Version.objects.filter(product=product, is_listed=True)
+        .prefetch_related("translations")
+        .order_by("-is_production", "-created_at", "-pk").first()
+    )
+
+
+def version_by_label(product: Product, label: str) -> Version:
+    version = (Version.objects.filter(product=product, label=label)
+               .prefetch_related("translations").first())
+    if version is None:
+        raise Http404
+    return version
+
+
+def plan_by_path(product: str, version: str, plan: str) -> Plan:
+    """The plan a page URL names, in one query: product slug (current or old), version label,
+    plan slug (current or old); the newest such plan if a version has several."""
+    found = (
+        plan_queryset()
+        .prefetch_related("version__translations", "version__product__productslug_set")
+        .filter(version__product__productslug__slug=product, version__label=version,
+                plan_template__slugs__slug=plan)
+        .order_by("-created_at", "-pk").first()
+    )
+    if found is None:
+        raise Http404
+    return found
+
+
+def listed_plans(version: Version) -> list[Plan]:
+    """The version's listed plans: primary first, then secondary, then additional ones."""
+    tier_order = {"primary": 0, "secondary": 1, "additional": 2}
+    plans = list(plan_queryset().filter(version=version, is_listed=True))
+    return sorted(plans, key=lambda plan: (tier_order.get(plan.tier, 3), plan.order_key,
+                                           plan.created_at))
+
+
+@dataclass(frozen=True)
+class CallerOrg:
+    """The org the visitor acts on: their connected org, else the session's scratch org."""
+
+    org_id: str | None
+    scratch_org: ScratchOrg | None
+
+
+def caller_org(request: HttpRequest, plan: Plan) -> CallerOrg:
+    user = request.user
+    if user.is_authenticated and user.org_id:
+        return CallerOrg(user.org_id, None)
+    scratch_org = sessions.session_scratch_org(request, plan_id=plan.pk)
+    if scratch_org is not None and scratch_org.org_id:
+        return CallerOrg(scratch_org.org_id, scratch_org)
+    return CallerOrg(None, scratch_org)
+
+
+def plan_url(plan: Plan, name: str = "plan", **kwargs: str) -> str:
+    """The URL of the plan page, or of a route below it (`name`), e.g. a job page."""
+    return reverse(f"web:{name}", kwargs={
+        "product": plan.version.product.slug, "version": plan.version.label,
+        "plan": plan.slug, **kwargs,
+    })

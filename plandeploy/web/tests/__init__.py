@@ -1,0 +1,1 @@
+"""Tests of the pages: test-client checks and Playwright runs in Chromium."""

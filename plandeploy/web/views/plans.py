@@ -1,0 +1,146 @@
+"""The plan page and its forms: run the preflight, install, request a scratch org."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from plandeploy.api import sessions
+from plandeploy.api.serializers.fields import tr
+from plandeploy.api.serializers.runs import ScratchOrgSerializer
+from plandeploy.catalog.markdown import render as markdown
+from plandeploy.catalog.models import Plan, SupportedOrgs
+from plandeploy.runs import scratch_requests, services
+from plandeploy.runs.models import Job, PreflightResult, Status
+from plandeploy.web import lookups, presenters
+
+
+def _latest_preflight(plan: Plan, org_id: str | None) -> PreflightResult | None:
+    if not org_id:
+        return None
+    return (PreflightResult.objects.filter(org_id=org_id, plan=plan)
+            .order_by("-created_at", "-pk").first())
+
+
+def _job_url(org_id: str | None, *, running: bool = True) -> str | None:
+    """The org's running job's page (or, with running=False, its newest job's)."""
+    if not org_id:
+        return None
+    jobs = Job.objects.filter(org_id=org_id)
+    if running:
+        jobs = jobs.filter(status=Status.STARTED)
+    job = (jobs.select_related("plan__version__product", "plan__plan_template")
+           .order_by("-created_at").first())
+    return lookups.plan_url(job.plan, "job", job=job.hashid) if job else None
+
+
+def plan_page(request: HttpRequest, product: str, version: str, plan: str) -> HttpResponse:
+    """Steps, preflight results, agreement and the install form (or why it is closed)."""
+    row = lookups.plan_by_path(product, version, plan)
+    # Only a link to this very plan may bind a shared scratch org (see api.sessions).
+    sessions.bind_from_query(request, row.pk)
+    user = request.user
+    allowed = row.is_visible_to(user) and row.version.product.is_visible_to(user)
+    org = lookups.caller_org(request, row)
+    preflight = _latest_preflight(row, org.org_id)
+    running_url = _job_url(org.org_id)
+    latest = lookups.latest_version(row.version.product)
+    scratch_org = org.scratch_org
+    context = {
+        "plan": row,
+        "title": tr(row, "title"),
+        "product_title": tr(row.version.product, "title"),
+        "version_url": reverse("web:version", kwargs={
+            "product": row.version.product.slug, "version": row.version.label}),
+        "allowed": allowed,
+        "not_allowed_instructions": _not_allowed_instructions(row, user),
+        "texts": presenters.plan_texts(row),
+        "steps": presenters.step_rows(row, preflight) if allowed else [],
+        "plan_messages": presenters.plan_messages(preflight),
+        "preflight": preflight,
+        "preflight_expires_at": presenters.preflight_expires_at(preflight),
+        "org_id": org.org_id,
+        "gate": presenters.install_gate(row, user, org.org_id, preflight, running_url,
+                                        request.path),
+        "running_job_url": running_url,
+        "is_old_version": latest is not None and latest.pk != row.version_id,
+        "latest_version": latest,
+        "scratch_org": scratch_org,
+        "scratch_org_data": ScratchOrgSerializer(scratch_org).data if scratch_org else None,
+        "scratch_available": settings.SCRATCH_ORGS_ENABLED and row.supported_orgs in (
+            SupportedOrgs.SCRATCH, SupportedOrgs.BOTH) and not user.is_authenticated,
+        "scratch_job_url": _job_url(scratch_org.org_id, running=False) if scratch_org else None,
+        # A scratch org whose preflight passed installs a plan of only required steps itself.
+        "scratch_auto_install": bool(scratch_org) and bool(preflight) and preflight.is_ready
+        and all(step.is_required for step in row.steps.all()),
+    }
+    return render(request, "web/plan.html", context)
+
+
+def _not_allowed_instructions(plan: Plan, user) -> str:
+    product = plan.version.product
+    if not product.is_visible_to(user):
+        return markdown(product.visible_to.description) if product.visible_to else ""
+    if not plan.is_visible_to(user):
+        return markdown(plan.visible_to.description) if plan.visible_to else ""
+    return ""
+
+
+@require_POST
+def preflight(request: HttpRequest, product: str, version: str, plan: str) -> HttpResponse:
+    """Start the preflight checks for the caller's org."""
+    row = lookups.plan_by_path(product, version, plan)
+    org = lookups.caller_org(request, row)
+    try:
+        services.request_preflight(plan=row, user=request.user, scratch_org=org.scratch_org)
+    except services.Refused as refused:
+        messages.error(request, str(refused))
+    return redirect(lookups.plan_url(row))
+
+
+@require_POST
+def install(request: HttpRequest, product: str, version: str, plan: str) -> HttpResponse:
+    """Start the installation of the ticked steps; the job page follows it."""
+    row = lookups.plan_by_path(product, version, plan)
+    if presenters.plan_texts(row)["agreement"] and request.POST.get("accept") != "yes":
+        messages.error(request, _("Please accept the agreement to install."))
+        return redirect(lookups.plan_url(row))
+    chosen = set(request.POST.getlist("steps"))
+    steps = [step for step in row.steps.all() if step.hashid in chosen]
+    org = lookups.caller_org(request, row)
+    try:
+        job = services.request_job(
+            plan=row, steps=steps, user=request.user, scratch_org=org.scratch_org,
+            is_public=request.POST.get("is_public") == "yes",
+        )
+    except services.Refused as refused:
+        messages.error(request, str(refused))
+        return redirect(lookups.plan_url(row))
+    return redirect(lookups.plan_url(row, "job", job=job.hashid))
+
+
+@require_POST
+def scratch_org(request: HttpRequest, product: str, version: str, plan: str) -> HttpResponse:
+    """Request a scratch org for this plan; the session holds it from now on."""
+    row = lookups.plan_by_path(product, version, plan)
+    serializer = ScratchOrgSerializer(data={"email": request.POST.get("email", "")})
+    if not serializer.is_valid():
+        messages.error(request, _("Enter a valid e-mail address."))
+        return redirect(lookups.plan_url(row))
+    try:
+        created = scratch_requests.request_scratch_org(
+            plan=row, user=request.user, email=serializer.validated_data["email"]
+        )
+    except scratch_requests.QueueFull:
+        messages.error(request, _("Too many scratch orgs are being created. Try again later."))
+    except (scratch_requests.ScratchOrgsDisabled, scratch_requests.ScratchOrgsUnsupported,
+            services.PlanNotAllowed):
+        messages.error(request, _("This plan does not support creating a scratch org."))
+    else:
+        sessions.bind(request, created)
+    return redirect(lookups.plan_url(row))
