@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -11,6 +9,7 @@ from django.db import connection
 from plandeploy.accounts.models import OrgConnection
 from plandeploy.api.tests.helpers import complete_scratch_org, hold_scratch_org
 from plandeploy.catalog.tests import factories
+from plandeploy.orgs import workspaces
 from plandeploy.runs.models import Job, PreflightResult
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +46,9 @@ def test_connect_local_org(client, tmp_path):
     assert len(body["org_id"]) == 18 and body["org_name"] == "My org"
     assert body["org_type"] == "local" and body["full_org_type"] == "Developer"
     row = OrgConnection.objects.get(user=user)
-    workspace = Path(row.workspace)
+    # Recorded relative to the shared root, so every host resolves it below its own mount.
+    assert row.workspace == row.org_id
+    workspace = workspaces.resolve(row.workspace)
     assert workspace.is_dir() and workspace.parent == settings.LOCAL_ORGS_ROOT
     assert workspace.name == row.org_id
     first_token = row.access_token
