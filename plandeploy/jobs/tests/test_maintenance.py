@@ -23,9 +23,8 @@ from plandeploy.maintenance import users
 from plandeploy.maintenance.services import (
     run_cleanup_user_data,
 )
-from plandeploy.runs.models import INTERRUPTED_MESSAGE, Job, PreflightResult, Status
+from plandeploy.runs.models import Job, PreflightResult, Status
 from plandeploy.runs.tests.factories import org_id, publish_plan
-from plandeploy.tests import queue_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -66,82 +65,7 @@ def status_of(row) -> str:
     return type(row).objects.get(pk=row.pk).status
 
 
-# -- Rule 1: runs past their time limit ------------------------------------------------
-
-
-def test_started_job_past_its_time_limit_is_canceled_with_the_interrupted_message(plan, now):
-    dead = job(plan, enqueued_at=now - DEAD_AFTER, started_at=now - DEAD_AFTER)
-    alive = job(plan, enqueued_at=now - DEAD_AFTER + SECOND, started_at=now - DEAD_AFTER + SECOND)
-
-    counts = run_cleanup_user_data(now)
-
-    assert counts["jobs_interrupted"] == 1
-    dead.refresh_from_db()
-    assert dead.status == Status.CANCELED
-    assert dead.exception == INTERRUPTED_MESSAGE
-    assert dead.canceled_at is not None and dead.canceled_at >= now
-    assert status_of(alive) == Status.STARTED
-
-
-def test_job_that_waited_in_the_queue_is_timed_from_when_it_began(plan, now):
-    """An hour in the queue then ten minutes of running is not a dead job (no cancel of a run
-    that only waited)."""
-    waited_long = job(
-        plan, enqueued_at=now - 2 * DEAD_AFTER, started_at=now - timedelta(minutes=10)
-    )
-    run_cleanup_user_data(now)
-    assert status_of(waited_long) == Status.STARTED
-
-
-def test_job_still_waiting_in_the_queue_is_left_alone_but_a_lost_one_is_canceled(plan, now):
-    waiting = job(plan, enqueued_at=now - 2 * DEAD_AFTER)
-    Job.objects.filter(pk=waiting.pk).update(
-        job_id=taskdefs.run_flows_job.defer(job_pk=waiting.pk)
-    )
-    lost = job(plan, enqueued_at=now - 2 * DEAD_AFTER, job_id=987654321)
-
-    run_cleanup_user_data(now)
-
-    assert status_of(waiting) == Status.STARTED
-    assert status_of(lost) == Status.CANCELED
-
-
-def test_dead_job_whose_queue_row_is_still_running_gets_an_abort_request(plan, now):
-    stuck = job(plan, enqueued_at=now - DEAD_AFTER, started_at=now - DEAD_AFTER)
-    queue_id = taskdefs.run_flows_job.defer(job_pk=stuck.pk)
-    Job.objects.filter(pk=stuck.pk).update(job_id=queue_id)
-    queue_rows.set_status(queue_id, "doing")
-
-    run_cleanup_user_data(now)
-
-    assert status_of(stuck) == Status.CANCELED
-    assert queue_rows.abort_requested(queue_id) is True
-
-
-def test_finished_and_never_enqueued_jobs_are_not_touched(plan, now):
-    finished = job(plan, status=Status.COMPLETE, enqueued_at=now - 2 * DEAD_AFTER,
-                   started_at=now - 2 * DEAD_AFTER)
-    never_enqueued = job(plan, created_at=now - 2 * DEAD_AFTER)
-    run_cleanup_user_data(now)
-    assert status_of(finished) == Status.COMPLETE
-    assert status_of(never_enqueued) == Status.STARTED
-
-
-def test_started_preflight_past_its_time_limit_is_canceled(plan, now):
-    dead = preflight(plan, created_at=now - DEAD_AFTER)
-    alive = preflight(plan, created_at=now - DEAD_AFTER + SECOND)
-    began_late = preflight(plan, created_at=now - 2 * DEAD_AFTER,
-                           started_at=now - DEAD_AFTER + SECOND)
-    done = preflight(plan, created_at=now - 2 * DEAD_AFTER, status=Status.COMPLETE)
-
-    counts = run_cleanup_user_data(now)
-
-    assert counts["preflights_interrupted"] == 1
-    dead.refresh_from_db()
-    assert (dead.status, dead.exception) == (Status.CANCELED, INTERRUPTED_MESSAGE)
-    assert dead.canceled_at is not None
-    assert status_of(alive) == status_of(began_late) == Status.STARTED
-    assert status_of(done) == Status.COMPLETE
+# -- Rule 1, dead runs: test_maintenance_dead_runs.py ----------------------------------
 
 
 # -- Rule 2: org tokens ----------------------------------------------------------------
@@ -195,9 +119,9 @@ def test_running_job_or_preflight_within_a_day_keeps_the_token(plan, now):
     with_job = user_with_token(now, token_age=TOKEN_LIFETIME)
     job(plan, user=with_job, created_at=now - timedelta(days=1) + SECOND)
     with_preflight = user_with_token(now, token_age=TOKEN_LIFETIME)
-    # (started recently, so rule 1 does not end it first)
+    # (waiting in the queue, so rule 1 does not end it first)
     preflight(plan, user=with_preflight, created_at=now - timedelta(days=1) + SECOND,
-              started_at=now)
+              job_id=taskdefs.preflight_job.defer(preflight_pk=0))
     with_stale_run = user_with_token(now, token_age=TOKEN_LIFETIME)
     job(plan, user=with_stale_run, created_at=now - timedelta(days=1))
     with_finished_run = user_with_token(now, token_age=TOKEN_LIFETIME)
