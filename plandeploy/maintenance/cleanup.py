@@ -1,7 +1,7 @@
 """cleanup_user_data's rules: dead runs end, old run details and old API tokens go.
 
-The user rules (org tokens, idle users) are in maintenance.users; `cleanup_steps` lists
-all of them in the order a run applies them.
+The user rules (org tokens, idle users) are in maintenance.users, the workspace sweep in
+maintenance.workspaces; `cleanup_steps` lists all of them in the order a run applies them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from plandeploy.maintenance.batches import (
     lock_candidates,
 )
 from plandeploy.maintenance.users import USER_WEIGHT, delete_idle_users, expire_org_tokens
+from plandeploy.maintenance.workspaces import remove_unreferenced_workspaces
 from plandeploy.runs.models import INTERRUPTED_MESSAGE, Job, PreflightResult, Status
 from plandeploy.runs.status import transition_many
 
@@ -48,6 +49,8 @@ def cleanup_steps(now: datetime, batch_size: int = BATCH_SIZE) -> dict[str, Call
         },
         "api_tokens_deleted": lambda: batched(
             lambda: delete_old_api_tokens(now, batch_size), batch_size),
+        # After the users: a deleted user's workspace goes in the same run.
+        "workspaces_removed": lambda: remove_unreferenced_workspaces(now, batch_size),
     }
 
 
@@ -63,13 +66,10 @@ def _dead_run_filter(model: type[models.Model]) -> Q:
     on a worker whose heartbeat is stale. The run's own timestamps say nothing about that:
     a run fetched after a long wait in the queue is `doing` before its first step sets
     `started_at` (checkout, process start), and it must not be canceled as it starts.
-    A plan run that has no queue job yet (`enqueued_at` NULL) belongs to the enqueuer; a
-    preflight is queued with its row, so one without a queue job is dead.
+    A run with no queue job is not judged here: a plan run not yet enqueued belongs to the
+    enqueuer, and a started preflight is always queued with its row (expiry ends any other).
     """
-    dead = ~queue.carried_job_alive("job_id")
-    if model is Job:
-        return Q(enqueued_at__isnull=False, job_id__isnull=False) & dead
-    return Q(job_id__isnull=True) | dead
+    return Q(job_id__isnull=False) & ~queue.carried_job_alive("job_id")
 
 
 def interrupt_dead_jobs(limit: int = BATCH_SIZE) -> list[int]:

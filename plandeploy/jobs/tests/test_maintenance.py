@@ -16,7 +16,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from plandeploy import taskdefs
-from plandeploy.accounts.models import FullOrgType, OrgConnection, User
+from plandeploy.accounts.models import FullOrgType, OrgConnection, OrgType, User
 from plandeploy.catalog.models import Plan
 from plandeploy.jobs.tests.maintenance_rows import SECOND, job, preflight
 from plandeploy.maintenance import users
@@ -46,13 +46,15 @@ def plan() -> Plan:
     return publish_plan(steps=[], preflight_checks=[])
 
 
-def user_with_token(now, *, staff=False, token_age=timedelta(0), last_login=None) -> User:
+def user_with_token(now, *, staff=False, token_age=timedelta(0), last_login=None,
+                    org_type=OrgType.SALESFORCE) -> User:
     user = User.objects.create(
         username=f"u-{secrets.token_hex(4)}", is_staff=staff,
         last_login=now if last_login is None else last_login,
     )
     OrgConnection.objects.create(
-        user=user, org_id=org_id(), org_name="Acme", organization_type="Developer Edition",
+        user=user, org_type=org_type, org_id=org_id(), org_name="Acme",
+        organization_type="Developer Edition",
         full_org_type=FullOrgType.DEVELOPER, instance_url="https://acme.example",
         org_username="admin@acme.example", workspace="/tmp/acme",
         access_token="access-secret", refresh_token="refresh-secret",
@@ -94,14 +96,23 @@ def test_org_token_expires_at_its_lifetime_not_before(now):
     assert User.objects.get(pk=fresh.pk).valid_token_for == connection_of(fresh).org_id
 
 
-def test_non_staff_lose_their_org_details_staff_keep_them(now):
+def test_non_staff_lose_their_salesforce_org_details_staff_and_local_orgs_keep_them(now):
     member = user_with_token(now, token_age=TOKEN_LIFETIME)
     staff = user_with_token(now, staff=True, token_age=TOKEN_LIFETIME)
     staff_org = connection_of(staff).org_id
+    local = user_with_token(now, token_age=TOKEN_LIFETIME, org_type=OrgType.LOCAL)
+    local_org = connection_of(local).org_id
 
     run_cleanup_user_data(now)
 
-    # A member's connection (the token and the org details that came with it) is gone.
+    # A local org is the user's identity and workspace: only its token goes.
+    local_row = connection_of(local)
+    assert (local_row.access_token, local_row.refresh_token, local_row.token_created_at) == (
+        None, None, None)
+    assert (local_row.org_type, local_row.org_id, local_row.workspace) == (
+        OrgType.LOCAL, local_org, "/tmp/acme")
+    # A member's Salesforce connection (the token and the org details that came with it)
+    # is gone.
     assert not OrgConnection.objects.filter(user=member).exists()
     cleared = User.objects.get(pk=member.pk)
     assert (cleared.org_id, cleared.org_name, cleared.org_type, cleared.full_org_type,

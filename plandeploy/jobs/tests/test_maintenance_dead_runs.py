@@ -101,17 +101,11 @@ def test_a_run_whose_queue_job_ended_vanished_or_lost_its_worker_is_canceled(pla
         assert status_of(run) == Status.CANCELED
 
 
-def test_finished_runs_and_runs_not_yet_enqueued_are_not_touched(plan):
+def test_finished_runs_and_runs_without_a_queue_job_are_not_touched(plan):
     finished = job(plan, status=Status.COMPLETE, enqueued_at=timezone.now() - LONG_WAIT,
                    job_id=987654321)
     never_enqueued = job(plan, created_at=timezone.now() - LONG_WAIT)
+    unqueued_preflight = preflight(plan, created_at=timezone.now() - LONG_WAIT)
     run_cleanup_user_data()
     assert status_of(finished) == Status.COMPLETE
-    assert status_of(never_enqueued) == Status.STARTED
-
-
-def test_a_preflight_without_a_queue_job_is_dead(plan):
-    """Preflights are queued in the transaction that creates them: none means none ever."""
-    orphan = preflight(plan)
-    run_cleanup_user_data()
-    assert status_of(orphan) == Status.CANCELED
+    assert status_of(never_enqueued) == status_of(unqueued_preflight) == Status.STARTED
