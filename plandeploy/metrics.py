@@ -38,7 +38,7 @@ def _by_status(model) -> dict[str, int]:
 def _duration_histogram(name: str, documentation: str, model, buckets) -> HistogramMetricFamily:
     """Cumulative bucket counts of finished rows' durations, in one aggregate query.
 
-    A row without started_at (preflights do not record one) counts from its creation.
+    A row without started_at (it ended before it began running) counts from its creation.
     """
     duration = ExpressionWrapper(
         Coalesce("success_at", "canceled_at", "edited_at") - Coalesce("started_at", "created_at"),

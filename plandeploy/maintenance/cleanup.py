@@ -1,7 +1,7 @@
 """cleanup_user_data's rules: dead runs end, old run details and old API tokens go.
 
-The user rules (org tokens, idle users) are in maintenance.users; `cleanup_steps` lists
-all of them in the order a run applies them.
+The user rules (org tokens, idle users) are in maintenance.users, the workspace sweep in
+maintenance.workspaces; `cleanup_steps` lists all of them in the order a run applies them.
 """
 
 from __future__ import annotations
@@ -22,11 +22,9 @@ from plandeploy.maintenance.batches import (
     lock_candidates,
 )
 from plandeploy.maintenance.users import USER_WEIGHT, delete_idle_users, expire_org_tokens
+from plandeploy.maintenance.workspaces import remove_unreferenced_workspaces
 from plandeploy.runs.models import INTERRUPTED_MESSAGE, Job, PreflightResult, Status
 from plandeploy.runs.status import transition_many
-
-# A run that outlived its hard time limit by this much has no live worker behind it.
-DEAD_RUN_GRACE = timedelta(seconds=120)
 
 
 def cleanup_steps(now: datetime, batch_size: int = BATCH_SIZE) -> dict[str, Callable[[], int]]:
@@ -34,9 +32,9 @@ def cleanup_steps(now: datetime, batch_size: int = BATCH_SIZE) -> dict[str, Call
     users_batch = max(1, batch_size // USER_WEIGHT)
     return {
         "jobs_interrupted": lambda: batched(
-            lambda: len(interrupt_dead_jobs(now, batch_size)), batch_size),
+            lambda: len(interrupt_dead_jobs(batch_size)), batch_size),
         "preflights_interrupted": lambda: batched(
-            lambda: len(interrupt_dead_preflights(now, batch_size)), batch_size),
+            lambda: len(interrupt_dead_preflights(batch_size)), batch_size),
         "org_tokens_expired": lambda: batched(
             lambda: len(expire_org_tokens(now, batch_size)), batch_size),
         "users_deleted": lambda: batched(
@@ -51,44 +49,41 @@ def cleanup_steps(now: datetime, batch_size: int = BATCH_SIZE) -> dict[str, Call
         },
         "api_tokens_deleted": lambda: batched(
             lambda: delete_old_api_tokens(now, batch_size), batch_size),
+        # After the users: a deleted user's workspace goes in the same run.
+        "workspaces_removed": lambda: remove_unreferenced_workspaces(now, batch_size),
     }
 
 
 # ---------------------------------------------------------------------------------------
-# Runs past their hard time limit end `canceled`, with a message and a notification.
+# Runs whose queue job can no longer carry them end `canceled`, with a message and a
+# notification.
 
 
-def _dead_run_filter(model: type[models.Model], now: datetime) -> Q:
-    """Started runs that exceeded their time limit, measured from when they began running.
+def _dead_run_filter(model: type[models.Model]) -> Q:
+    """Started runs that nothing will carry to an end any more.
 
-    A run that began (`started_at` set) and is older than JOB_TIMEOUT + grace has been
-    killed by its time limit or lost its worker. A run that never began is measured from
-    when it was handed to the queue (`enqueued_at`, or `created_at` for preflights, which
-    are queued at creation), but one whose queue row is still waiting (`todo`) is only
-    queued behind other work and is left alone, so a long queue does not cancel runs that
-    would have run. Runs that never reached the queue belong to the enqueuer.
+    A run handed to the queue is dead when its queue job ended or vanished, or is `doing`
+    on a worker whose heartbeat is stale. The run's own timestamps say nothing about that:
+    a run fetched after a long wait in the queue is `doing` before its first step sets
+    `started_at` (checkout, process start), and it must not be canceled as it starts.
+    A run with no queue job is not judged here: a plan run not yet enqueued belongs to the
+    enqueuer, and a started preflight is always queued with its row (expiry ends any other).
     """
-    cutoff = now - timedelta(seconds=settings.JOB_TIMEOUT) - DEAD_RUN_GRACE
-    queued_field = "enqueued_at" if model is Job else "created_at"
-    still_waiting = queue.waiting_job_exists("job_id")
-    # started_at >= queued time, so the queued-time bound is implied; it lets the
-    # partial index on (queued time) WHERE status = 'started' find the candidates.
-    return Q(**{f"{queued_field}__lte": cutoff}) & (
-        Q(started_at__lte=cutoff) | (Q(started_at__isnull=True) & ~still_waiting)
-    )
+    return Q(job_id__isnull=False) & ~queue.carried_job_alive("job_id")
 
 
-def interrupt_dead_jobs(now: datetime, limit: int = BATCH_SIZE) -> list[int]:
-    return _interrupt(Job, now, limit)
+def interrupt_dead_jobs(limit: int = BATCH_SIZE) -> list[int]:
+    return _interrupt(Job, limit)
 
 
-def interrupt_dead_preflights(now: datetime, limit: int = BATCH_SIZE) -> list[int]:
-    return _interrupt(PreflightResult, now, limit)
+def interrupt_dead_preflights(limit: int = BATCH_SIZE) -> list[int]:
+    return _interrupt(PreflightResult, limit)
 
 
-def _interrupt(model: type[models.Model], now: datetime, limit: int) -> list[int]:
+def _interrupt(model: type[models.Model], limit: int) -> list[int]:
+    # Ordered by the column of each model's partial index on started rows.
     pks = lock_candidates(
-        model.objects.filter(_dead_run_filter(model, now), status=Status.STARTED),
+        model.objects.filter(_dead_run_filter(model), status=Status.STARTED),
         "enqueued_at" if model is Job else "created_at",
         limit,
     )

@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models
 
 from plandeploy import hashids
-from plandeploy.accounts.models import OrgConnection
+from plandeploy.accounts.models import OrgConnection, OrgType
 from plandeploy.maintenance.batches import BATCH_SIZE
 from plandeploy.runs.models import Job, PreflightResult
 from plandeploy.runs.notify import notify_many
@@ -24,12 +24,16 @@ RUNNING_WINDOW = timedelta(days=1)
 
 
 def expire_org_tokens(now: datetime, limit: int = BATCH_SIZE) -> list[int]:
-    """Delete due org tokens (and, for non-staff, the org details) unless a run is going.
+    """Delete due org tokens (and, for non-staff Salesforce orgs, the org details) unless a
+    run is going.
 
-    A non-staff user's connection row is the token plus the org details that came with it,
-    so it is deleted whole; a staff user's row keeps the org details and loses the tokens.
-    A DELETE leaves the table's indexes alone, where an UPDATE of the same rows writes a
-    new entry into each of them (most of a large backlog's cost).
+    A non-staff user's Salesforce connection is the token plus the org details that came
+    with it from Salesforce, so it is deleted whole (a DELETE leaves the table's indexes
+    alone, where an UPDATE writes a new entry into each of them: most of a large backlog's
+    cost). A local org is ours, not the customer's: its row is the org's identity and
+    workspace, so it loses only the tokens, and reconnecting gets the same org back (a new
+    row would have left the old workspace behind and its preflights on another org). Staff
+    rows, too, keep the org details and lose the tokens.
     Returns the users whose token was deleted; each gets USER_TOKEN_INVALID.
     """
     table = OrgConnection._meta.db_table
@@ -38,8 +42,9 @@ def expire_org_tokens(now: datetime, limit: int = BATCH_SIZE) -> list[int]:
         cursor.execute(
             f"""
             SELECT c.id,
-                   (SELECT u.is_staff FROM {get_user_model()._meta.db_table} AS u
-                     WHERE u.id = c.user_id)
+                   c.org_type = %(local)s OR (SELECT u.is_staff
+                                                FROM {get_user_model()._meta.db_table} AS u
+                                               WHERE u.id = c.user_id)
               FROM {table} AS c
              WHERE c.token_created_at <= %(cutoff)s
                -- Few users have a run going: NOT IN makes that set one hash probed per
@@ -55,7 +60,8 @@ def expire_org_tokens(now: datetime, limit: int = BATCH_SIZE) -> list[int]:
              ORDER BY c.token_created_at
              LIMIT %(limit)s
             """,
-            {"cutoff": cutoff, "running_since": now - RUNNING_WINDOW, "limit": limit},
+            {"cutoff": cutoff, "running_since": now - RUNNING_WINDOW, "limit": limit,
+             "local": OrgType.LOCAL},
         )
         due = cursor.fetchall()
         if not due:
@@ -77,15 +83,15 @@ def expire_org_tokens(now: datetime, limit: int = BATCH_SIZE) -> list[int]:
             ), cleared AS (
                 UPDATE {table}
                    SET access_token = NULL, refresh_token = NULL, token_created_at = NULL
-                 WHERE id = ANY(%(staff)s)
+                 WHERE id = ANY(%(kept)s)
                    AND token_created_at + interval '0 s' <= %(cutoff)s
                 RETURNING user_id
             )
             SELECT user_id FROM deleted UNION ALL SELECT user_id FROM cleared
             """,
             {
-                "members": [pk for pk, is_staff in due if not is_staff],
-                "staff": [pk for pk, is_staff in due if is_staff],
+                "members": [pk for pk, keeps_org in due if not keeps_org],
+                "kept": [pk for pk, keeps_org in due if keeps_org],
                 "cutoff": cutoff,
             },
         )

@@ -11,8 +11,12 @@ web process can connect local orgs without loading CumulusCI.
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
 import string
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
@@ -58,3 +62,39 @@ def create_workspace(path: Path, *, exist_ok: bool) -> Path:
     """Create the workspace directory (and LOCAL_ORGS_ROOT on first use)."""
     path.mkdir(parents=True, exist_ok=exist_ok)
     return path
+
+
+def _looks_like_org_id(name: str) -> bool:
+    return len(name) == 18 and name.startswith("00D") and name.isalnum() and name.isascii()
+
+
+def persistent_workspace_ids(unchanged_since: datetime) -> Iterator[str]:
+    """Org ids of the persistent workspaces under LOCAL_ORGS_ROOT not modified since then.
+
+    Only directories named like an org id count (scratch workspaces live under `scratch/`);
+    a workspace just created is skipped, as its org's row may not have committed yet.
+    """
+    root = Path(settings.LOCAL_ORGS_ROOT)
+    try:
+        entries = os.scandir(root)
+    except FileNotFoundError:
+        return
+    cutoff = unchanged_since.timestamp()
+    with entries:
+        for entry in entries:
+            if not _looks_like_org_id(entry.name):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False) and entry.stat().st_mtime <= cutoff:
+                    yield entry.name
+            except FileNotFoundError:
+                continue
+
+
+def remove_persistent_workspace(org_id: str) -> bool:
+    """Remove a connected org's workspace; True if it existed."""
+    path = persistent_workspace(org_id)
+    if not path.is_dir():
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    return True

@@ -13,11 +13,13 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Now
 from procrastinate import exceptions as _exceptions
 from procrastinate import jobs as _jobs
 from procrastinate import manager, tasks
@@ -256,9 +258,21 @@ def live_job_condition(column: str) -> str:
     )
 
 
-def waiting_job_exists(field: str = "job_id") -> Exists:
-    """ORM condition: the queue job whose id is in `field` is still waiting to start."""
-    return Exists(ProcrastinateJob.objects.filter(id=OuterRef(field), status="todo"))
+def carried_job_alive(field: str = "job_id") -> Exists:
+    """ORM condition: the queue job whose id is in `field` still waits, or runs on a worker
+    whose heartbeat is fresh (younger than `stalled_after_seconds()`).
+
+    Its negation is the dead-run rule: the queue job ended or vanished, or it is `doing`
+    on a dead worker (or on none, once procrastinate pruned the worker). Judged from the
+    queue row and the heartbeat, never from the run's own timestamps: a run fetched after
+    a long wait is `doing` before its first step sets `started_at`.
+    """
+    fresh_since = Now() - timedelta(seconds=stalled_after_seconds())
+    return Exists(
+        ProcrastinateJob.objects.filter(id=OuterRef(field)).filter(
+            Q(status="todo") | Q(status="doing", worker__last_heartbeat__gte=fresh_since)
+        )
+    )
 
 
 def live_job_ids(job_ids: Iterable[int]) -> list[int]:

@@ -22,6 +22,11 @@ class Status(models.TextChoices):
 INTERRUPTED_MESSAGE = "The installation job was interrupted. Please retry the installation."
 CANCELED_MESSAGE = "Job canceled."
 
+# Raised by the trigger of migration 0006 when a plan run or preflight would start on an org
+# where the other kind (or another preflight) is `started`; its DETAIL names the other row
+# as "job <pk>" or "preflight <pk>". Class 23: it is a constraint across the two tables.
+ORG_BUSY_SQLSTATE = "23B01"
+
 
 class Job(HashIdModel):
     """One run of a plan against an org. `started` from insert until it ends.
@@ -60,7 +65,8 @@ class Job(HashIdModel):
 
     class Meta:
         constraints = [
-            # At most one plan run per org at a time, enforced by the database.
+            # At most one plan run per org at a time, enforced by the database (a run and a
+            # preflight on one org: the trigger of migration 0006).
             models.UniqueConstraint(
                 fields=["org_id"], condition=Q(status="started"), name="job_one_running_per_org"
             ),
@@ -113,6 +119,9 @@ class PreflightResult(models.Model):
             models.Index(fields=["user", "created_at"], name="preflight_user_started",
                          condition=Q(status="started")),
             models.Index(fields=["created_at"], name="preflight_started_age",
+                         condition=Q(status="started")),
+            # The one-run-per-org trigger looks for the org's started preflight.
+            models.Index(fields=["org_id"], name="preflight_org_started",
                          condition=Q(status="started")),
             models.Index(fields=["created_at"], name="preflight_old_exception",
                          condition=Q(exception__isnull=False)),

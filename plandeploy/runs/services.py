@@ -5,13 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from plandeploy import queue, taskdefs
 from plandeploy.accounts.models import FullOrgType
 from plandeploy.catalog.models import ClickThroughAgreement, Plan, Step
-from plandeploy.runs.models import CANCELED_MESSAGE, Job, PreflightResult, ScratchOrg, Status
+from plandeploy.runs.models import (
+    CANCELED_MESSAGE,
+    ORG_BUSY_SQLSTATE,
+    Job,
+    PreflightResult,
+    ScratchOrg,
+    Status,
+)
 from plandeploy.runs.notify import notify
 from plandeploy.runs.status import transition
 
@@ -55,7 +62,7 @@ class ConnectionLost(Refused):
 
 
 class OrgBusy(Refused):
-    """Another plan run is already `started` on this org."""
+    """A plan run is already `started` on this org (waiting or running)."""
 
     def __init__(self, job_id: str | None = None):
         super().__init__(
@@ -65,6 +72,8 @@ class OrgBusy(Refused):
 
 
 class PreflightRunning(Refused):
+    """A preflight is already `started` on this org."""
+
     def __init__(self, preflight_id: int):
         super().__init__(f"Preflight {preflight_id} is already running on this org.")
         self.preflight_id = preflight_id
@@ -87,11 +96,42 @@ def running_job(org_id: str) -> str | None:
     return Job(pk=pk).hashid if pk is not None else None
 
 
-def ensure_org_free(org_id: str) -> None:
-    """Raise OrgBusy while a plan run is started on the org: two runs would fight over it."""
+def org_busy(org_id: str) -> Refused | None:
+    """The one org-busy rule: a plan run or a preflight `started` on the org keeps any other
+    run and preflight off it (two would fight over the org). The refusal, or None if free.
+
+    The database enforces the same rule (the unique index job_one_running_per_org, and the
+    trigger behind ORG_BUSY_SQLSTATE); this read lets a caller hear it in its usual order.
+    """
     job_id = running_job(org_id)
     if job_id is not None:
-        raise OrgBusy(job_id)
+        return OrgBusy(job_id)
+    preflight_pk = (
+        PreflightResult.objects.filter(org_id=org_id, status=Status.STARTED)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return PreflightRunning(preflight_pk) if preflight_pk is not None else None
+
+
+def ensure_org_free(org_id: str) -> None:
+    """Raise OrgBusy or PreflightRunning while a run or a preflight is started on the org."""
+    refusal = org_busy(org_id)
+    if refusal is not None:
+        raise refusal
+
+
+def _busy_refusal(exc: IntegrityError, org_id: str) -> Refused | None:
+    """The refusal a failed insert means when the database refused it as org busy."""
+    cause = exc.__cause__
+    if getattr(cause, "sqlstate", None) == ORG_BUSY_SQLSTATE:
+        kind, _, pk = (cause.diag.message_detail or "").partition(" ")
+        if kind == "job":
+            return OrgBusy(Job(pk=int(pk)).hashid)
+        return PreflightRunning(int(pk))
+    if "job_one_running_per_org" in str(exc):
+        return org_busy(org_id) or OrgBusy(running_job(org_id))
+    return None
 
 
 def check_may_install(plan: Plan, user) -> None:
@@ -109,12 +149,6 @@ def _scratch_org_id(plan: Plan, scratch_org: ScratchOrg | None) -> str | None:
     if scratch_org.status != Status.COMPLETE or not scratch_org.org_id:
         return None
     return scratch_org.org_id
-
-
-def _org_lock(org_id: str) -> None:
-    """Serialize run admission for one org within the current transaction."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"org:{org_id}"])
 
 
 _OPTIONAL_STATUSES = {"optional", "hide", "skip"}
@@ -219,8 +253,8 @@ def create_job(
 ) -> Job:
     """Insert the job, its steps and its enqueuer_job deferral in one transaction.
 
-    Raises OrgBusy when the org already has a started job (a database constraint,
-    so two concurrent requests cannot both succeed).
+    Raises OrgBusy or PreflightRunning when a run or a preflight is already started on
+    the org (the database refuses it, so two concurrent requests cannot both succeed).
     """
     if scratch_org is not None:
         org_fields = {"org_id": scratch_org.org_id, "full_org_type": FullOrgType.SCRATCH}
@@ -249,9 +283,10 @@ def create_job(
             taskdefs.enqueuer_job.defer_or_join(job_pk=job.pk)
             notify("ORG_CHANGED", "org", job.org_id)
     except IntegrityError as exc:
-        if "job_one_running_per_org" not in str(exc):
+        refusal = _busy_refusal(exc, org_fields["org_id"])
+        if refusal is None:
             raise
-        raise OrgBusy(running_job(org_fields["org_id"])) from None
+        raise refusal from None
     return job
 
 
@@ -287,17 +322,8 @@ def request_preflight(*, plan: Plan, user=None, scratch_org: ScratchOrg | None =
         org_id, owner = _scratch_org_id(plan, scratch_org), None
         if not org_id:
             raise NoValidOrg()
-    with transaction.atomic():
-        _org_lock(org_id)
-        ensure_org_free(org_id)
-        running = (
-            PreflightResult.objects.filter(org_id=org_id, status=Status.STARTED)
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if running is not None:
-            raise PreflightRunning(running)
-        return create_preflight(plan=plan, org_id=org_id, user=owner)
+    ensure_org_free(org_id)
+    return create_preflight(plan=plan, org_id=org_id, user=owner)
 
 
 def create_preflight(
@@ -305,18 +331,26 @@ def create_preflight(
 ) -> PreflightResult:
     """Insert the preflight and its preflight_job deferral in one transaction.
 
+    Raises OrgBusy or PreflightRunning as create_job does.
+
     `carried_by`: the id of the running queue job that runs this preflight itself (a
     scratch org's first preflight, run before the installation it gates); nothing is
     deferred, and a cancel of the preflight aborts that job.
     """
-    with transaction.atomic():
-        preflight = PreflightResult.objects.create(
-            plan=plan, org_id=org_id, user=user, job_id=carried_by
-        )
-        if carried_by is None:
-            preflight.job_id = taskdefs.preflight_job.defer(preflight_pk=preflight.pk)
-            PreflightResult.objects.filter(pk=preflight.pk).update(job_id=preflight.job_id)
-        notify("ORG_CHANGED", "org", org_id)
+    try:
+        with transaction.atomic():
+            preflight = PreflightResult.objects.create(
+                plan=plan, org_id=org_id, user=user, job_id=carried_by
+            )
+            if carried_by is None:
+                preflight.job_id = taskdefs.preflight_job.defer(preflight_pk=preflight.pk)
+                PreflightResult.objects.filter(pk=preflight.pk).update(job_id=preflight.job_id)
+            notify("ORG_CHANGED", "org", org_id)
+    except IntegrityError as exc:
+        refusal = _busy_refusal(exc, org_id)
+        if refusal is None:
+            raise
+        raise refusal from None
     return preflight
 
 

@@ -116,3 +116,25 @@ def clear_queue() -> None:
             f"TRUNCATE procrastinate_periodic_defers, {JOBS_TABLE}, procrastinate_events "
             "CASCADE"
         )
+
+
+def register_worker(heartbeat_age_seconds: float = 0.0) -> int:
+    """Register a worker whose last heartbeat is `heartbeat_age_seconds` old; its id."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT procrastinate_register_worker_v1()")
+        worker_id = cursor.fetchone()[0]
+        cursor.execute(
+            "UPDATE procrastinate_workers SET last_heartbeat = now() - make_interval(secs => %s)"
+            " WHERE id = %s",
+            [heartbeat_age_seconds, worker_id],
+        )
+    return worker_id
+
+
+def fetched_by(job_id: int, worker_id: int | None) -> None:
+    """Put a queue job in the state a worker's fetch leaves it: `doing`, on that worker."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {JOBS_TABLE} SET status = 'doing', worker_id = %s WHERE id = %s",
+            [worker_id, job_id],
+        )

@@ -10,7 +10,7 @@ from plandeploy.accounts.models import OrgConnection
 from plandeploy.api.tests.helpers import complete_scratch_org, hold_scratch_org
 from plandeploy.catalog.tests import factories
 from plandeploy.orgs import workspaces
-from plandeploy.runs.models import Job, PreflightResult
+from plandeploy.runs.models import Job, PreflightResult, Status
 
 pytestmark = pytest.mark.django_db
 
@@ -74,15 +74,20 @@ def test_orgs_shows_own_org_status(client):
     plan = factories.plan()
     client.force_authenticate(user)
     job = Job.objects.create(plan=plan, org_id=user.org_id, user=user)
-    preflight = PreflightResult.objects.create(plan=plan, org_id=user.org_id, user=user)
     body = client.get("/api/orgs/").json()
     assert body == {user.org_id: {
         "org_id": user.org_id,
         "current_job": {"id": job.hashid, "product_slug": plan.version.product.slug,
                         "version_label": plan.version.label, "plan_slug": plan.slug,
                         "plan_average_duration": None},
-        "current_preflight": str(preflight.pk),
+        "current_preflight": None,
     }}
+    # One run or preflight per org at a time: the preflight comes after the job.
+    Job.objects.filter(pk=job.pk).update(status=Status.COMPLETE)
+    preflight = PreflightResult.objects.create(plan=plan, org_id=user.org_id, user=user)
+    body = client.get("/api/orgs/").json()
+    assert body[user.org_id]["current_job"] is None
+    assert body[user.org_id]["current_preflight"] == str(preflight.pk)
 
 
 def test_orgs_lists_session_scratch_org_first(client):

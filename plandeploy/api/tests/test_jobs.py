@@ -288,3 +288,17 @@ def test_csrf_is_enforced_for_scratch_session_credentials():
     assert response.status_code == 403
     assert response.json()["detail"].startswith("CSRF Failed")
     assert not Job.objects.exists()
+
+
+def test_post_while_a_preflight_runs_on_the_org_is_refused(client):
+    """A plan run and a preflight on one org at once would fight over the org."""
+    user = factories.user()
+    plan = factories.plan(steps=1)
+    client.force_authenticate(user)
+    preflight = client.post(f"/api/plans/{plan.hashid}/preflight/").json()
+    response = _post(client, plan)
+    assert response.status_code == 400
+    assert _non_field(response) == [
+        f"Preflight {preflight['id']} is already running on this org."
+    ]
+    assert not Job.objects.exists()

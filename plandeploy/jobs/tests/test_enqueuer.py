@@ -91,7 +91,8 @@ def test_enqueuer_invalidates_only_the_jobs_own_valid_preflights(events):
     user, other_user = local_user(), local_user()
     same = PreflightResult.objects.create(plan=plan, org_id=user.org_id, user=user,
                                           status=Status.COMPLETE)
-    same_running = PreflightResult.objects.create(plan=plan, org_id=user.org_id, user=user)
+    same_older = PreflightResult.objects.create(plan=plan, org_id=user.org_id, user=user,
+                                                status=Status.COMPLETE)
     other_plan_pf = PreflightResult.objects.create(plan=other_plan, org_id=user.org_id, user=user,
                                                    status=Status.COMPLETE)
     other_org = PreflightResult.objects.create(plan=plan, org_id=other_user.org_id,
@@ -100,9 +101,9 @@ def test_enqueuer_invalidates_only_the_jobs_own_valid_preflights(events):
     assert enqueue_pending() == 1
     invalidated = {e["id"] for e in events.collect() if e["type"] == "PREFLIGHT_INVALIDATED"}
     valid = dict(PreflightResult.objects.values_list("pk", "is_valid"))
-    assert valid == {same.pk: False, same_running.pk: False, other_plan_pf.pk: True,
+    assert valid == {same.pk: False, same_older.pk: False, other_plan_pf.pk: True,
                      other_org.pk: True}
-    assert invalidated == {str(same.pk), str(same_running.pk)}
+    assert invalidated == {str(same.pk), str(same_older.pk)}
 
 
 def test_job_canceled_before_enqueue_never_runs(events):

@@ -300,7 +300,7 @@ def test_preflight_complete_with_errors_and_warnings_keyed_by_step_and_plan(even
     assert preflight.error_count == 1 and preflight.warning_count == 1
     assert not preflight.is_ready
     assert types == ["PREFLIGHT_COMPLETED"]
-    assert preflight.success_at is not None
+    assert preflight.created_at <= preflight.started_at <= preflight.success_at
 
 
 def test_preflight_with_warnings_only_is_ready_and_step_checks_are_keyed_by_step_id():

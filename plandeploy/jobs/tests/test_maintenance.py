@@ -16,16 +16,15 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from plandeploy import taskdefs
-from plandeploy.accounts.models import FullOrgType, OrgConnection, User
+from plandeploy.accounts.models import FullOrgType, OrgConnection, OrgType, User
 from plandeploy.catalog.models import Plan
 from plandeploy.jobs.tests.maintenance_rows import SECOND, job, preflight
 from plandeploy.maintenance import users
 from plandeploy.maintenance.services import (
     run_cleanup_user_data,
 )
-from plandeploy.runs.models import INTERRUPTED_MESSAGE, Job, PreflightResult, Status
+from plandeploy.runs.models import Job, PreflightResult, Status
 from plandeploy.runs.tests.factories import org_id, publish_plan
-from plandeploy.tests import queue_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -47,13 +46,15 @@ def plan() -> Plan:
     return publish_plan(steps=[], preflight_checks=[])
 
 
-def user_with_token(now, *, staff=False, token_age=timedelta(0), last_login=None) -> User:
+def user_with_token(now, *, staff=False, token_age=timedelta(0), last_login=None,
+                    org_type=OrgType.SALESFORCE) -> User:
     user = User.objects.create(
         username=f"u-{secrets.token_hex(4)}", is_staff=staff,
         last_login=now if last_login is None else last_login,
     )
     OrgConnection.objects.create(
-        user=user, org_id=org_id(), org_name="Acme", organization_type="Developer Edition",
+        user=user, org_type=org_type, org_id=org_id(), org_name="Acme",
+        organization_type="Developer Edition",
         full_org_type=FullOrgType.DEVELOPER, instance_url="https://acme.example",
         org_username="admin@acme.example", workspace="/tmp/acme",
         access_token="access-secret", refresh_token="refresh-secret",
@@ -66,82 +67,7 @@ def status_of(row) -> str:
     return type(row).objects.get(pk=row.pk).status
 
 
-# -- Rule 1: runs past their time limit ------------------------------------------------
-
-
-def test_started_job_past_its_time_limit_is_canceled_with_the_interrupted_message(plan, now):
-    dead = job(plan, enqueued_at=now - DEAD_AFTER, started_at=now - DEAD_AFTER)
-    alive = job(plan, enqueued_at=now - DEAD_AFTER + SECOND, started_at=now - DEAD_AFTER + SECOND)
-
-    counts = run_cleanup_user_data(now)
-
-    assert counts["jobs_interrupted"] == 1
-    dead.refresh_from_db()
-    assert dead.status == Status.CANCELED
-    assert dead.exception == INTERRUPTED_MESSAGE
-    assert dead.canceled_at is not None and dead.canceled_at >= now
-    assert status_of(alive) == Status.STARTED
-
-
-def test_job_that_waited_in_the_queue_is_timed_from_when_it_began(plan, now):
-    """An hour in the queue then ten minutes of running is not a dead job (no cancel of a run
-    that only waited)."""
-    waited_long = job(
-        plan, enqueued_at=now - 2 * DEAD_AFTER, started_at=now - timedelta(minutes=10)
-    )
-    run_cleanup_user_data(now)
-    assert status_of(waited_long) == Status.STARTED
-
-
-def test_job_still_waiting_in_the_queue_is_left_alone_but_a_lost_one_is_canceled(plan, now):
-    waiting = job(plan, enqueued_at=now - 2 * DEAD_AFTER)
-    Job.objects.filter(pk=waiting.pk).update(
-        job_id=taskdefs.run_flows_job.defer(job_pk=waiting.pk)
-    )
-    lost = job(plan, enqueued_at=now - 2 * DEAD_AFTER, job_id=987654321)
-
-    run_cleanup_user_data(now)
-
-    assert status_of(waiting) == Status.STARTED
-    assert status_of(lost) == Status.CANCELED
-
-
-def test_dead_job_whose_queue_row_is_still_running_gets_an_abort_request(plan, now):
-    stuck = job(plan, enqueued_at=now - DEAD_AFTER, started_at=now - DEAD_AFTER)
-    queue_id = taskdefs.run_flows_job.defer(job_pk=stuck.pk)
-    Job.objects.filter(pk=stuck.pk).update(job_id=queue_id)
-    queue_rows.set_status(queue_id, "doing")
-
-    run_cleanup_user_data(now)
-
-    assert status_of(stuck) == Status.CANCELED
-    assert queue_rows.abort_requested(queue_id) is True
-
-
-def test_finished_and_never_enqueued_jobs_are_not_touched(plan, now):
-    finished = job(plan, status=Status.COMPLETE, enqueued_at=now - 2 * DEAD_AFTER,
-                   started_at=now - 2 * DEAD_AFTER)
-    never_enqueued = job(plan, created_at=now - 2 * DEAD_AFTER)
-    run_cleanup_user_data(now)
-    assert status_of(finished) == Status.COMPLETE
-    assert status_of(never_enqueued) == Status.STARTED
-
-
-def test_started_preflight_past_its_time_limit_is_canceled(plan, now):
-    dead = preflight(plan, created_at=now - DEAD_AFTER)
-    alive = preflight(plan, created_at=now - DEAD_AFTER + SECOND)
-    began_late = preflight(plan, created_at=now - 2 * DEAD_AFTER,
-                           started_at=now - DEAD_AFTER + SECOND)
-    done = preflight(plan, created_at=now - 2 * DEAD_AFTER, status=Status.COMPLETE)
-
-    counts = run_cleanup_user_data(now)
-
-    assert counts["preflights_interrupted"] == 1
-    dead.refresh_from_db()
-    assert (dead.status, dead.exception) == (Status.CANCELED, INTERRUPTED_MESSAGE)
-    assert dead.canceled_at is not None
-    assert status_of(alive) == status_of(began_late) == Status.STARTED
-    assert status_of(done) == Status.COMPLETE
+# -- Rule 1, dead runs: test_maintenance_dead_runs.py ----------------------------------
 
 
 # -- Rule 2: org tokens ----------------------------------------------------------------
@@ -170,14 +96,23 @@ def test_org_token_expires_at_its_lifetime_not_before(now):
     assert User.objects.get(pk=fresh.pk).valid_token_for == connection_of(fresh).org_id
 
 
-def test_non_staff_lose_their_org_details_staff_keep_them(now):
+def test_non_staff_lose_their_salesforce_org_details_staff_and_local_orgs_keep_them(now):
     member = user_with_token(now, token_age=TOKEN_LIFETIME)
     staff = user_with_token(now, staff=True, token_age=TOKEN_LIFETIME)
     staff_org = connection_of(staff).org_id
+    local = user_with_token(now, token_age=TOKEN_LIFETIME, org_type=OrgType.LOCAL)
+    local_org = connection_of(local).org_id
 
     run_cleanup_user_data(now)
 
-    # A member's connection (the token and the org details that came with it) is gone.
+    # A local org is the user's identity and workspace: only its token goes.
+    local_row = connection_of(local)
+    assert (local_row.access_token, local_row.refresh_token, local_row.token_created_at) == (
+        None, None, None)
+    assert (local_row.org_type, local_row.org_id, local_row.workspace) == (
+        OrgType.LOCAL, local_org, "/tmp/acme")
+    # A member's Salesforce connection (the token and the org details that came with it)
+    # is gone.
     assert not OrgConnection.objects.filter(user=member).exists()
     cleared = User.objects.get(pk=member.pk)
     assert (cleared.org_id, cleared.org_name, cleared.org_type, cleared.full_org_type,
@@ -195,9 +130,9 @@ def test_running_job_or_preflight_within_a_day_keeps_the_token(plan, now):
     with_job = user_with_token(now, token_age=TOKEN_LIFETIME)
     job(plan, user=with_job, created_at=now - timedelta(days=1) + SECOND)
     with_preflight = user_with_token(now, token_age=TOKEN_LIFETIME)
-    # (started recently, so rule 1 does not end it first)
+    # (waiting in the queue, so rule 1 does not end it first)
     preflight(plan, user=with_preflight, created_at=now - timedelta(days=1) + SECOND,
-              started_at=now)
+              job_id=taskdefs.preflight_job.defer(preflight_pk=0))
     with_stale_run = user_with_token(now, token_age=TOKEN_LIFETIME)
     job(plan, user=with_stale_run, created_at=now - timedelta(days=1))
     with_finished_run = user_with_token(now, token_age=TOKEN_LIFETIME)

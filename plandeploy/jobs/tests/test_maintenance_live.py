@@ -23,7 +23,6 @@ from plandeploy.accounts.models import OrgConnection, User
 from plandeploy.catalog.models import Plan
 from plandeploy.jobs.tests.maintenance_rows import completed, job, preflight
 from plandeploy.jobs.tests.test_maintenance import (
-    DEAD_AFTER,
     PREFLIGHT_LIFETIME,
     TOKEN_LIFETIME,
     token_of,
@@ -77,8 +76,9 @@ def test_expired_tokens_announce_user_token_invalid_per_user(listener):
 def test_interrupted_runs_announce_their_cancel_and_org_change(plan, listener):
     """Clients are told about each interrupted run (a silent bulk update left pages stale)."""
     now = timezone.now()
-    dead_job = job(plan, enqueued_at=now - DEAD_AFTER, started_at=now - DEAD_AFTER)
-    dead_preflight = preflight(plan, created_at=now - DEAD_AFTER)
+    # Their queue jobs are gone: nothing will end them.
+    dead_job = job(plan, enqueued_at=now, job_id=987654321)
+    dead_preflight = preflight(plan, job_id=987654322)
 
     run_cleanup_user_data(now)
 
@@ -176,8 +176,7 @@ def test_averages_run_through_the_worker_on_the_default_queue(plan):
 
 def test_cleanup_deferred_by_name_runs_in_the_worker(plan):
     now = timezone.now()
-    dead = job(plan, enqueued_at=now - DEAD_AFTER - timedelta(minutes=1),
-               started_at=now - DEAD_AFTER - timedelta(minutes=1))
+    dead = job(plan, enqueued_at=now, job_id=987654321)
     idle = User.objects.create(username="idle", last_login=now - timedelta(days=400))
     taskdefs.cleanup_user_data.defer(timestamp=0)
     taskdefs.expire_preflight_results.defer(timestamp=0)
