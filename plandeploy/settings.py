@@ -163,8 +163,8 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 
 STATIC_URL = "/static/"
-# Only for `manage collectstatic` behind a separate file server; not needed otherwise.
-STATIC_ROOT = PLANDEPLOY_HOME / "static"
+# Only for `manage collectstatic`, for a separate file server; unset, nothing is collected.
+STATIC_ROOT = env.str("STATIC_ROOT", default="") or None
 # Static files are served from the installed packages' own static folders, found once at
 # start-up: a pip-installed wheel then needs no collectstatic step before `plandeploy web`/`up`,
 # and nothing is written next to site-packages, which may be read-only.
