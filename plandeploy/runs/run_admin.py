@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from plandeploy.catalog.page_paths import job_path
 from plandeploy.hashids import decode
 from plandeploy.runs import services
 from plandeploy.runs.models import Job, PreflightResult, Status
@@ -100,7 +101,7 @@ class JobAdmin(RunAdmin):
                     "created_at", "success_at")
     list_filter = ("status", "created_at", "is_public", "full_org_type")
     search_help_text = "Job id or org id (exact), user name or e-mail, plan title or slug."
-    fields = ("public_id", *_RUN_FIELDS, "org_type", "full_org_type", "is_public", "enqueued_at",
+    fields = ("public_id", "page_link", *_RUN_FIELDS, "org_type", "full_org_type", "is_public", "enqueued_at",
               "steps", "click_through_agreement", "results_display", "exception_display",
               "log_display")
     readonly_fields = fields
@@ -108,6 +109,15 @@ class JobAdmin(RunAdmin):
     @admin.display(description="id")
     def public_id(self, obj: Job) -> str:
         return obj.hashid
+
+    @admin.display(description="page")
+    def page_link(self, obj: Job) -> str:
+        version = obj.plan.version
+        product_slug, plan_slug = version.product.slug, obj.plan.slug
+        if not (product_slug and plan_slug):
+            return "-"
+        path = job_path(product_slug, version.label, plan_slug, obj.hashid)
+        return format_html('<a href="{}">{}</a>', path, path)
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
         found, may_have_duplicates = super().get_search_results(request, queryset, search_term)

@@ -70,6 +70,9 @@ def test_job_detail_is_read_only_and_shows_results_and_a_scrubbed_log(staff):
     assert "Bearer &lt;redacted" in html or "Bearer <redacted" in html
     assert "done &lt;b&gt;" in html  # results are shown escaped
     assert 'name="_save"' not in html  # no form to change the row
+    plan = job.plan
+    assert (f'href="/products/{plan.version.product.slug}/{plan.version.label}/{plan.slug}/'
+            f'jobs/{job.hashid}/"') in html
     before = Job.objects.values().get(pk=job.pk)
     staff.post(f"{JOBS}{job.pk}/change/", {"status": "complete", "org_id": "00Dchanged"})
     assert Job.objects.values().get(pk=job.pk) == before
