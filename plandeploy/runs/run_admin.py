@@ -101,9 +101,9 @@ class JobAdmin(RunAdmin):
                     "created_at", "success_at")
     list_filter = ("status", "created_at", "is_public", "full_org_type")
     search_help_text = "Job id or org id (exact), user name or e-mail, plan title or slug."
-    fields = ("public_id", "page_link", *_RUN_FIELDS, "org_type", "full_org_type", "is_public", "enqueued_at",
-              "steps", "click_through_agreement", "results_display", "exception_display",
-              "log_display")
+    fields = ("public_id", "page_link", *_RUN_FIELDS, "org_type", "full_org_type", "is_public",
+              "enqueued_at", "steps", "click_through_agreement", "results_display",
+              "exception_display", "log_display")
     readonly_fields = fields
 
     @admin.display(description="id")
