@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from plandeploy.catalog.tests import factories
 from plandeploy.runs import services
@@ -126,3 +128,16 @@ def test_preflight_admin_searches_and_cancels_through_the_service(staff):
     assert any("1 preflight(s) had already ended" in text for text in texts), texts
     preflight.refresh_from_db()
     assert preflight.status == Status.CANCELED
+
+
+def test_job_changelist_queries_do_not_grow_with_the_rows(staff):
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert staff.get(JOBS).status_code == 200
+        return len(queries)
+
+    _job()
+    few = count()
+    for _ in range(4):
+        _job()
+    assert count() == few
