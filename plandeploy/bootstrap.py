@@ -13,6 +13,9 @@ import psycopg
 from plandeploy import embedded_db
 
 # The sample product ships inside the package so that an installed `plandeploy demo` finds it.
+# Where `plandeploy up` and `web` listen unless told otherwise (the demo's links point there).
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
 SAMPLE_PRODUCT = Path(str(resources.files("plandeploy") / "sample_product"))
 
 

@@ -13,8 +13,8 @@ from plandeploy.bootstrap import CommandError, home, prepare_database, say, setu
 # The name cmd_worker calls.
 _setup_django = setup_django
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
+DEFAULT_HOST = bootstrap.DEFAULT_HOST
+DEFAULT_PORT = bootstrap.DEFAULT_PORT
 
 
 def _check_port_free(host: str, port: int) -> None:

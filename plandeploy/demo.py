@@ -24,16 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from rich.console import Console
-from rich.progress import BarColumn, TextColumn
-from rich.progress import Progress as Bars
 
 from plandeploy import bootstrap
 from plandeploy.bootstrap import say
+from plandeploy.catalog.page_paths import job_path
+from plandeploy.demo_progress import Progress
 
 ADMIN_USERNAME = "demo-admin"
 DEMO_USERNAME = "demo"
-BAR_WIDTH = 24
 RUN_TIMEOUT = 300
 
 
@@ -56,14 +54,32 @@ def run(args: argparse.Namespace) -> int:
         demo.sign_in()
         demo.connect_org()
         preflight = demo.run_preflight(plan)
-        status = demo.run_plan(plan, preflight)
+        job = demo.run_plan(plan, preflight)
     except DemoError as exc:
         say(f"demo failed: {exc}")
         return 1
     finally:
         _stop_services(services)
+    status = job["status"]
     say(f"demo finished in {time.monotonic() - started:.1f} s: the installation is {status}")
+    say(f"the installation's page: {job_page_url(job)}")
+    say("  start the server with `plandeploy up` (`make up`), then open that page in a browser;"
+        " the job is shared, so it opens without signing in.")
+    say(f"  the home page is http://{bootstrap.DEFAULT_HOST}:{bootstrap.DEFAULT_PORT}/, the"
+        " admin site /admin/ (`plandeploy manage createsuperuser` makes an account).")
     return 0 if status == "complete" else 1
+
+
+def job_page_url(job: dict[str, Any], base_url: str | None = None) -> str:
+    """The web page of a job as the API represents it, on `plandeploy up`'s address by default.
+
+    The demo's own server stops when it ends; the data stays, so the page opens once the
+    service is up.
+    """
+    base_url = base_url or f"http://{bootstrap.DEFAULT_HOST}:{bootstrap.DEFAULT_PORT}"
+    return base_url + job_path(
+        job["product_slug"], job["version_label"], job["plan_slug"], job["id"]
+    )
 
 
 # -- processes ------------------------------------------------------------------------------
@@ -279,14 +295,18 @@ class Demo:
         say(f"preflight complete: {preflight['warning_count']} warning(s), no errors")
         return preflight
 
-    def run_plan(self, plan: dict[str, Any], preflight: dict[str, Any]) -> str:
+    def run_plan(self, plan: dict[str, Any], preflight: dict[str, Any]) -> dict[str, Any]:
+        """Install the plan and return the finished job (its API representation)."""
         steps = plan.get("steps") or []
         results = preflight.get("results") or {}
         selected = [
             step["id"] for step in steps
             if not any(e.get("status") in ("skip", "hide") for e in results.get(step["id"], []))
         ]
-        response = self.user.post("/api/jobs/", json={"plan": plan["id"], "steps": selected})
+        # Shared, so that its page opens without the demo user's password (never shown).
+        response = self.user.post(
+            "/api/jobs/", json={"plan": plan["id"], "steps": selected, "is_public": True}
+        )
         _expect(response, 201, "start the installation")
         job_id = response.json()["id"]
         say(f"installing {plan['title']!r} (job {job_id}) ...")
@@ -302,52 +322,7 @@ class Demo:
                  if e.get("status") == "error"), None,
             )
             say(f"the installation ended {job['status']}" + (f": {detail}" if detail else ""))
-        return job["status"]
-
-
-class Progress:
-    """A rich progress bar per step: redrawn in place on a terminal, printed once otherwise."""
-
-    def __init__(self, steps: list[dict[str, Any]], selected: list[str]) -> None:
-        self.steps = steps
-        self.selected = set(selected)
-        self.started: dict[str, float] = {}
-        self.finished: dict[str, float] = {}
-        width = max((len(step["name"]) for step in steps), default=10) + 4
-        self.bars = Bars(
-            TextColumn("  {task.description}"), BarColumn(bar_width=BAR_WIDTH),
-            TextColumn("{task.fields[label]}"),
-            # Wide enough on a pipe too, where rich would otherwise assume 80 columns.
-            console=Console(width=max(80, width + BAR_WIDTH + 24)), auto_refresh=False,
-        )
-        self.tasks = [
-            self.bars.add_task(f"{index}. {step['name']:<{width - 4}}", total=1, label="")
-            for index, step in enumerate(steps, 1)
-        ]
-        self.bars.start()
-
-    def show(self, job: dict[str, Any]) -> None:
-        now = time.monotonic()
-        results = job.get("results") or {}
-        for task, step in zip(self.tasks, self.steps, strict=True):
-            state = (results.get(step["id"]) or [{}])[0].get("status")
-            if step["id"] in results:
-                self.started.setdefault(step["id"], now)
-            if state:
-                self.finished.setdefault(step["id"], now)
-            total, completed, label = 1, 0, "waiting" if job["status"] == "started" else "-"
-            if step["id"] not in self.selected:
-                label = "skipped"
-            elif state:
-                completed, label = 1, state
-                elapsed = self.finished[step["id"]] - self.started.get(step["id"], now)
-                if elapsed >= 0.1:
-                    label = f"{state} ({elapsed:.1f} s)"
-            elif step["id"] in self.started:
-                # Steps report no percentage: an indeterminate bar pulses while one runs.
-                total, label = None, "running" if job["status"] == "started" else "stopped"
-            self.bars.update(task, total=total, completed=completed, label=label)
-        self.bars.refresh()
+        return job
 
 
 def _poll(read, what: str, on_update=None) -> dict[str, Any]:

@@ -124,6 +124,8 @@ MIDDLEWARE = [
     # First, so that its request id is on everything logged while a request is served.
     "plandeploy.logs.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ from the web process itself, ahead of sessions and the database.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -198,7 +200,12 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 
 STATIC_URL = "/static/"
-STATIC_ROOT = PLANDEPLOY_HOME / "static"
+# Only for `manage collectstatic`, for a separate file server; unset, nothing is collected.
+STATIC_ROOT = env.str("STATIC_ROOT", default="") or None
+# Static files are served from the installed packages' own static folders, found once at
+# start-up: a pip-installed wheel then needs no collectstatic step before `plandeploy web`/`up`,
+# and nothing is written next to site-packages, which may be read-only.
+WHITENOISE_USE_FINDERS = True
 
 # Request bodies above this size get a 413/400 JSON error before any work is done.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=1024 * 1024)

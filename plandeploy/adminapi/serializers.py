@@ -22,6 +22,7 @@ from plandeploy.catalog.models import (
     Version,
 )
 from plandeploy.catalog.signals import plan_published
+from plandeploy.catalog.slugs import ensure_plan_slug, ensure_product_slug
 from plandeploy.hashids import HashIdModel, decode
 
 # The route basename of each model, as existing admin API clients name them.
@@ -157,6 +158,8 @@ class ProductSerializer(AdminSerializer):
         product = super().create(validated_data)
         if slug:
             ProductSlug.objects.create(parent=product, slug=slug)
+        else:
+            ensure_product_slug(product)
         return product
 
     @transaction.atomic
@@ -165,6 +168,8 @@ class ProductSerializer(AdminSerializer):
         product = super().update(instance, validated_data)
         if slug and slug != product.slug:
             ProductSlug.objects.create(parent=product, slug=slug)
+        elif not slug:
+            ensure_product_slug(product)
         return product
 
 
@@ -179,6 +184,11 @@ class ProductSlugSerializer(AdminSerializer):
 class VersionSerializer(AdminSerializer):
     product = url_field(Product)
     description = _text()
+    # The label is a part of the version's and its plans' page URLs.
+    label = serializers.RegexField(
+        r"^[a-zA-Z0-9._+-]+$", max_length=1024,
+        error_messages={"invalid": "Use only letters, digits and . _ + -"},
+    )
 
     class Meta:
         model = Version
@@ -321,6 +331,7 @@ class PlanSerializer(AdminSerializer):
         steps = validated_data.pop("steps", [])
         with transaction.atomic():
             plan = Plan.objects.create(**validated_data)
+            ensure_plan_slug(plan)
             for step in steps:
                 Step.objects.create(plan=plan, **step)
             if steps:

@@ -6,6 +6,7 @@ from django.contrib import admin
 from parler.admin import TranslatableAdmin, TranslatableTabularInline
 
 from plandeploy.catalog import models
+from plandeploy.catalog.slugs import ensure_plan_slug, ensure_product_slug
 
 
 class ProductSlugInline(admin.TabularInline):
@@ -42,6 +43,11 @@ class ProductAdmin(TranslatableAdmin):
     search_fields = ("translations__title", "repo_url")
     inlines = [ProductSlugInline]
 
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        # After the inline slugs: one typed in is kept, none gives the title's.
+        ensure_product_slug(form.instance)
+
 
 @admin.register(models.Version)
 class VersionAdmin(TranslatableAdmin):
@@ -63,6 +69,10 @@ class PlanAdmin(TranslatableAdmin):
     list_filter = ("tier", "is_listed", "supported_orgs")
     readonly_fields = ("calculated_average_duration",)
     inlines = [StepInline]
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        ensure_plan_slug(form.instance)
 
 
 @admin.register(models.AllowedList)

@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
+from plandeploy.runs import run_admin  # noqa: F401  (registers the Job and preflight admins)
 from plandeploy.runs.models import ScratchOrg
 from plandeploy.runs.scratch_org_removal import request_deletion
 

@@ -1,8 +1,6 @@
 """Routes of the pages: / and /products/<product>/<version>/<plan>/jobs/<job>/ and around."""
 
-from django.conf import settings
-from django.contrib.staticfiles.views import serve
-from django.urls import path, re_path
+from django.urls import path
 
 from plandeploy.web.views import account, catalog, jobs, plans
 
@@ -25,6 +23,3 @@ urlpatterns = [
     path(_PLAN + "jobs/<str:job>/share/", jobs.share, name="job_share"),
 ]
 
-if "whitenoise.middleware.WhiteNoiseMiddleware" not in settings.MIDDLEWARE:
-    # Until a static-file middleware serves /static/, the pages' own CSS and JS come from here.
-    urlpatterns.append(re_path(r"^static/(?P<path>.+)$", serve, {"insecure": True}))

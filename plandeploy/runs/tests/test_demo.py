@@ -37,3 +37,10 @@ def test_demo_publishes_the_sample_and_installs_it_and_can_run_again():
     assert len({job.org_id for job in jobs}) == 1
     assert PreflightResult.objects.filter(status=Status.COMPLETE).count() == 2
     assert "skipped" in second.stdout  # the core component was installed by the first run
+    # Each run names its own job's page, on the address `plandeploy up` serves.
+    plan = Plan.objects.get()
+    for run, job in ((first, jobs[0]), (second, jobs[1])):
+        assert job.is_public
+        page = (f"http://127.0.0.1:8000/products/{plan.version.product.slug}/"
+                f"{plan.version.label}/{plan.slug}/jobs/{job.hashid}/")
+        assert f"the installation's page: {page}\n" in run.stdout
