@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -84,7 +86,10 @@ class UserView(APIView):
         return Response(UserSerializer(request.user).data)
 
 
+@method_decorator(ensure_csrf_cookie, name="dispatch")
 class BootstrapView(APIView):
+    """Settings a client needs first; also sets the CSRF cookie its anonymous writes need."""
+
     permission_classes = [AllowAny]
 
     @extend_schema(responses={200: {"type": "object"}})

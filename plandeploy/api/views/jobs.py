@@ -15,7 +15,7 @@ from plandeploy.api.serializers.runs import (
     JobSerializer,
     JobUpdateSerializer,
 )
-from plandeploy.api.views.common import enforce_csrf, get_by_hashid
+from plandeploy.api.views.common import get_by_hashid
 from plandeploy.api.views.querysets import job_queryset
 from plandeploy.runs import services
 from plandeploy.runs.models import Job
@@ -69,7 +69,6 @@ class JobViewSet(
 
     @extend_schema(request=JobCreateSerializer, responses={201: JobSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
-        enforce_csrf(request)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -96,7 +95,6 @@ class JobViewSet(
     @extend_schema(request=JobUpdateSerializer, responses={200: JobSerializer})
     def update(self, request: Request, *args, **kwargs) -> Response:
         job = self.get_object()
-        enforce_csrf(request)
         serializer = JobUpdateSerializer(data=request.data, partial=kwargs.get("partial", False))
         serializer.is_valid(raise_exception=True)
         try:
@@ -112,6 +110,5 @@ class JobViewSet(
 
     def destroy(self, request: Request, *args, **kwargs) -> Response:
         job = self.get_object()
-        enforce_csrf(request)
         services.request_cancel_job(job)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from plandeploy.api import sessions
 from plandeploy.api.serializers.runs import PreflightResultSerializer
-from plandeploy.api.views.common import NOT_FOUND, enforce_csrf, get_by_hashid
+from plandeploy.api.views.common import NOT_FOUND, get_by_hashid
 from plandeploy.api.views.querysets import plan_queryset
 from plandeploy.catalog.models import Plan
 from plandeploy.runs import services
@@ -68,7 +68,6 @@ def _preflight_post(request: Request, plan: Plan) -> Response:
         scratch_org = sessions.session_scratch_org(request, plan_id=plan.pk, complete=True)
         if scratch_org is None:
             raise exceptions.PermissionDenied()
-        enforce_csrf(request)
     try:
         preflight = services.request_preflight(
             plan=plan, user=request.user, scratch_org=scratch_org
@@ -86,8 +85,6 @@ def _preflight_cancel(request: Request, plan: Plan) -> Response:
         if request.user.is_authenticated:
             raise Http404
         raise exceptions.NotAuthenticated()
-    if not request.user.is_authenticated:
-        enforce_csrf(request)
     try:
         services.cancel_preflight(plan=plan, org_id=org_id)
     except services.NothingToCancel:
