@@ -83,12 +83,15 @@ INSTALLED_APPS = [
     "plandeploy.jobs",
     "plandeploy.api",
     "plandeploy.adminapi",
+    "plandeploy.security",
 ]
 
 MIDDLEWARE = [
     # First, so that its request id is on everything logged while a request is served.
     "plandeploy.logs.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before sessions and authentication: a refused address costs no database work.
+    "plandeploy.security.middleware.AdminAllowedSubnetsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -178,9 +181,35 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["plandeploy.api.parsers.LimitedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "plandeploy.api.errors.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"admin_api": env.str("ADMIN_API_THROTTLE", default="150/min")},
 }
 SPECTACULAR_SETTINGS = {"TITLE": "plandeploy API", "VERSION": "1.0.0"}
+
+
+
+def _networks(name: str, default: list[str]) -> list:
+    try:
+        return [ipaddress.ip_network(net, strict=False) for net in env.list(name, default=default)]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from exc
+
+
+# X-Forwarded-For is believed only from these proxies (see plandeploy/security/addresses.py).
+TRUSTED_PROXIES = _networks("TRUSTED_PROXIES", [])
+# The admin site and admin API answer only these client networks (others get a 400).
+ADMIN_API_ALLOWED_SUBNETS = _networks("ADMIN_API_ALLOWED_SUBNETS", ["127.0.0.1/32"])
+# Requests per client address and per user, counted in the database all processes share.
+RATE_LIMITS = {
+    "job": env.str("RATE_LIMIT_JOB", default="20/h"),
+    "preflight": env.str("RATE_LIMIT_PREFLIGHT", default="60/h"),
+    "scratch_org": env.str("RATE_LIMIT_SCRATCH_ORG", default="5/h"),
+    "sign_in": env.str("RATE_LIMIT_SIGN_IN", default="10/m"),
+    "org_connect": env.str("RATE_LIMIT_ORG_CONNECT", default="20/h"),
+    "admin_api": env.str("ADMIN_API_THROTTLE", default="150/min"),
+}
+for _scope, _rate in RATE_LIMITS.items():
+    _count, _, _period = _rate.partition("/")
+    if not _count.strip().isdigit() or _period.strip()[:1].lower() not in ("s", "m", "h", "d"):
+        raise ImproperlyConfigured(f"rate limit of {_scope}: {_rate!r} is not N/s|m|h|d")
 
 # Jobs and queues.
 JOB_TIMEOUT = env.int("JOB_TIMEOUT", default=3600)
@@ -196,13 +225,7 @@ READY_REQUIRES_WORKER = env.bool("READY_REQUIRES_WORKER", default=True)
 
 # /metrics answers a matching bearer token, or clients in these networks (default: loopback).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-try:
-    METRICS_ALLOWED_SUBNETS = [
-        ipaddress.ip_network(net, strict=False)
-        for net in env.list("METRICS_ALLOWED_SUBNETS", default=["127.0.0.1/32", "::1/128"])
-    ]
-except ValueError as exc:
-    raise ImproperlyConfigured(f"METRICS_ALLOWED_SUBNETS: {exc}") from exc
+METRICS_ALLOWED_SUBNETS = _networks("METRICS_ALLOWED_SUBNETS", ["127.0.0.1/32", "::1/128"])
 
 # How long tokens, preflights, users and errors stay valid or kept.
 TOKEN_LIFETIME_MINUTES = env.int("TOKEN_LIFETIME_MINUTES", default=10)

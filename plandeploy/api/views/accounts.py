@@ -19,6 +19,7 @@ from plandeploy.api.serializers.catalog import bootstrap_data
 from plandeploy.api.serializers.runs import CurrentJobSerializer
 from plandeploy.api.views.querysets import job_queryset
 from plandeploy.runs.models import PreflightResult, Status
+from plandeploy.security.ratelimits import CreateRateThrottle
 
 
 def _org_status(org_id: str) -> dict:
@@ -42,6 +43,7 @@ class OrgViewSet(viewsets.ViewSet):
     """The caller's own org(s): a session scratch org first, then the user's org."""
 
     permission_classes = [AllowAny]
+    throttle_scope: str | None = None  # set per action, for its rate limit
 
     @extend_schema(request=None, responses={200: {"type": "object"}})
     def list(self, request: Request) -> Response:
@@ -60,7 +62,8 @@ class OrgViewSet(viewsets.ViewSet):
             "org_type": serializers.CharField(), "full_org_type": serializers.CharField(),
         })},
     )
-    @action(detail=False, methods=["post"], permission_classes=[IsAuthenticated])
+    @action(detail=False, methods=["post"], permission_classes=[IsAuthenticated],
+            throttle_classes=[CreateRateThrottle], throttle_scope="org_connect")
     def connect(self, request: Request) -> Response:
         serializer = OrgConnectSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -19,6 +19,7 @@ from plandeploy.api.views.common import get_by_hashid
 from plandeploy.api.views.querysets import job_queryset
 from plandeploy.runs import services
 from plandeploy.runs.models import Job
+from plandeploy.security.ratelimits import CreateRateThrottle
 
 
 class JobViewSet(
@@ -31,6 +32,8 @@ class JobViewSet(
     """Create, read, make public, and cancel (DELETE) plan runs. There is no list."""
 
     permission_classes = [HasOrgOrReadOnly]
+    throttle_classes = [CreateRateThrottle]
+    throttle_scope = "job"
     serializer_class = JobSerializer
     queryset = Job.objects.none()
 

@@ -17,6 +17,7 @@ from plandeploy.api.views.querysets import plan_queryset
 from plandeploy.catalog.models import Plan
 from plandeploy.runs import services
 from plandeploy.runs.models import PreflightResult
+from plandeploy.security.ratelimits import CreateRateThrottle
 
 
 def caller_org_id(request: Request, plan: Plan) -> str | None:
@@ -34,10 +35,13 @@ def caller_org_id(request: Request, plan: Plan) -> str | None:
 class PreflightActions:
     """The `preflight` action of the plan viewset."""
 
+    throttle_scope: str | None = None  # set per action, for its rate limit
+
     @extend_schema(methods=["GET"], request=None, responses={200: PreflightResultSerializer})
     @extend_schema(methods=["POST"], request=None, responses={201: PreflightResultSerializer})
     @extend_schema(methods=["DELETE"], request=None, responses={204: None})
-    @action(detail=True, methods=["get", "post", "delete"], permission_classes=[AllowAny])
+    @action(detail=True, methods=["get", "post", "delete"], permission_classes=[AllowAny],
+            throttle_classes=[CreateRateThrottle], throttle_scope="preflight")
     def preflight(self, request: Request, pk: str | None = None) -> Response:
         plan = get_by_hashid(plan_queryset(), self.kwargs["pk"])
         if request.method == "GET":

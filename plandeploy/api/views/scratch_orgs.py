@@ -15,15 +15,19 @@ from plandeploy.api.serializers.runs import ScratchOrgSerializer
 from plandeploy.api.views.common import NOT_FOUND, get_by_hashid
 from plandeploy.api.views.querysets import plan_queryset
 from plandeploy.runs import scratch_requests, services
+from plandeploy.security.ratelimits import CreateRateThrottle
 
 
 class ScratchOrgActions:
     """The `scratch_org` action of the plan viewset."""
 
+    throttle_scope: str | None = None  # set per action, for its rate limit
+
     @extend_schema(methods=["GET"], request=None, responses={200: ScratchOrgSerializer})
     @extend_schema(methods=["POST"], request=ScratchOrgSerializer,
                    responses={202: ScratchOrgSerializer})
-    @action(detail=True, methods=["get", "post"], permission_classes=[AllowAny])
+    @action(detail=True, methods=["get", "post"], permission_classes=[AllowAny],
+            throttle_classes=[CreateRateThrottle], throttle_scope="scratch_org")
     def scratch_org(self, request: Request, pk: str | None = None) -> Response:
         if request.method == "GET":
             plan = get_by_hashid(plan_queryset(), self.kwargs["pk"])
