@@ -99,7 +99,33 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
+
+# Response headers and cookies. The session cookie may hold a scratch org (a credential):
+# never readable by scripts, never sent on cross-site subrequests or POSTs.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Our pages load scripts and styles from our own static files only: an injected inline
+# script or a foreign one does not run.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 ROOT_URLCONF = "plandeploy.urls"
 ASGI_APPLICATION = "plandeploy.asgi.application"
@@ -210,6 +236,21 @@ for _scope, _rate in RATE_LIMITS.items():
     _count, _, _period = _rate.partition("/")
     if not _count.strip().isdigit() or _period.strip()[:1].lower() not in ("s", "m", "h", "d"):
         raise ImproperlyConfigured(f"rate limit of {_scope}: {_rate!r} is not N/s|m|h|d")
+
+# TLS deployments: one switch for HSTS, Secure cookies and the redirect to HTTPS.
+SECURE_DEPLOYMENT = env.bool("SECURE_DEPLOYMENT", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_DEPLOYMENT
+if SECURE_DEPLOYMENT:
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_SSL_REDIRECT = True
+    # Probes and scrapers inside the network speak plain HTTP to the web process.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    if TRUSTED_PROXIES:
+        # The TLS-terminating proxy says so; only a trusted proxy's word counts (see above).
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HSTS preload is a commitment an operator makes by submitting the domain, not a default.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # Jobs and queues.
 JOB_TIMEOUT = env.int("JOB_TIMEOUT", default=3600)

@@ -12,6 +12,8 @@ cookie). Token-authenticated calls never reach it and stay CSRF-free.
 
 from __future__ import annotations
 
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, CSRFCheck
 from rest_framework.request import Request
@@ -39,3 +41,13 @@ class AnonymousSessionCsrf(BaseAuthentication):
         if request.method not in SAFE_METHODS:
             enforce_csrf(request)
         return None
+
+
+class AnonymousSessionScheme(OpenApiAuthenticationExtension):
+    """In the schema: an anonymous caller's credential is its session cookie (its scratch org)."""
+
+    target_class = AnonymousSessionCsrf
+    name = "anonymousSessionCookie"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}
