@@ -13,6 +13,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from plandeploy.accounts.models import User
+from plandeploy.accounts.tokens import issue_token
 from plandeploy.translations.models import Translation
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,7 @@ VALID = {
 def client_for(user: User | None = None, key: str | None = None) -> APIClient:
     client = APIClient()
     if user is not None:
-        key = Token.objects.create(user=user).key
+        key = issue_token(user)
     if key is not None:
         client.credentials(HTTP_AUTHORIZATION=f"token {key}")
     return client
@@ -173,11 +174,11 @@ def test_bad_token_is_401():
 
 def test_expired_token_is_401(settings):
     user = User.objects.create_user("admin", is_staff=True)
-    token = Token.objects.create(user=user)
-    Token.objects.filter(pk=token.pk).update(
+    key = issue_token(user)
+    Token.objects.filter(user=user).update(
         created=timezone.now() - timedelta(days=settings.API_TOKEN_EXPIRE_AFTER_DAYS + 1)
     )
-    response = patch(client_for(key=token.key), VALID)
+    response = patch(client_for(key=key), VALID)
     assert response.status_code == 401
     assert not Translation.objects.exists()
 
