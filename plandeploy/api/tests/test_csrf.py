@@ -12,6 +12,12 @@ from plandeploy.runs.models import Job, PreflightResult, ScratchOrg, Status
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def room_in_the_queue(settings):
+    # Queue rows other tests committed must not make a scratch-org request a 503 here.
+    settings.MAX_QUEUE_LENGTH = 10**6
+
+
 def browser() -> APIClient:
     return APIClient(enforce_csrf_checks=True)
 
