@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint up clean lock
+.PHONY: setup demo test lint up clean lock fuzz
 
 # Every install takes its versions from constraints.txt, so CI and developers test the same set.
 $(STAMP): pyproject.toml constraints.txt
@@ -28,6 +28,11 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The schema fuzz of CI with a larger budget (SCHEMATHESIS_EXAMPLES cases per operation).
+fuzz: setup
+	SCHEMATHESIS_EXAMPLES=$${SCHEMATHESIS_EXAMPLES:-200} $(BIN)/python -m pytest -s \
+		plandeploy/api/tests/test_schema_fuzz.py -k server_error
 
 lint: setup
 	$(BIN)/ruff check .

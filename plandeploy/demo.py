@@ -346,9 +346,8 @@ def _expect(response, status: int, what: str) -> None:
 
 
 def _admin_token() -> str:
-    from rest_framework.authtoken.models import Token
-
     from plandeploy.accounts.models import User
+    from plandeploy.accounts.tokens import issue_token
 
     admin, _ = User.objects.get_or_create(
         username=ADMIN_USERNAME, defaults={"is_staff": True, "is_superuser": True}
@@ -356,8 +355,7 @@ def _admin_token() -> str:
     if not (admin.is_staff and admin.is_superuser):
         admin.is_staff = admin.is_superuser = True
         admin.save(update_fields=["is_staff", "is_superuser"])
-    Token.objects.filter(user=admin).delete()  # a fresh token: an old one may have expired
-    return Token.objects.create(user=admin).key
+    return issue_token(admin)  # a fresh token: an old one may have expired
 
 
 def _demo_user_password() -> str:

@@ -118,6 +118,7 @@ INSTALLED_APPS = [
     "plandeploy.api",
     "plandeploy.adminapi",
     "plandeploy.web",
+    "plandeploy.security",
 ]
 
 MIDDLEWARE = [
@@ -126,6 +127,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Serves /static/ from the web process itself, ahead of sessions and the database.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before sessions and authentication: a refused address costs no database work.
+    "plandeploy.security.middleware.AdminAllowedSubnetsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -133,7 +136,33 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
+
+# Response headers and cookies. The session cookie may hold a scratch org (a credential):
+# never readable by scripts, never sent on cross-site subrequests or POSTs.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Our pages load scripts and styles from our own static files only: an injected inline
+# script or a foreign one does not run.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 ROOT_URLCONF = "plandeploy.urls"
 ASGI_APPLICATION = "plandeploy.asgi.application"
@@ -214,13 +243,14 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "plandeploy.accounts.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+        # Last: CSRF for anonymous writes, whose credential is the session's scratch org.
+        "plandeploy.api.authentication.AnonymousSessionCsrf",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["plandeploy.api.parsers.LimitedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "plandeploy.api.errors.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"admin_api": env.str("ADMIN_API_THROTTLE", default="150/min")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "plandeploy API",
@@ -229,6 +259,34 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
+
+
+def _networks(name: str, default: list[str]) -> list:
+    try:
+        return [ipaddress.ip_network(net, strict=False) for net in env.list(name, default=default)]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from exc
+
+
+# TRUSTED_PROXIES (above) as networks: X-Forwarded-For is believed only from these (see
+# plandeploy/security/addresses.py), as uvicorn believes it only from them.
+TRUSTED_PROXY_NETWORKS = _networks("TRUSTED_PROXIES", ["127.0.0.1"])
+# The admin site and admin API answer only these client networks (others get a 400).
+ADMIN_API_ALLOWED_SUBNETS = _networks("ADMIN_API_ALLOWED_SUBNETS", ["127.0.0.1/32"])
+# Requests per client address and per user, counted in the database all processes share.
+RATE_LIMITS = {
+    "job": env.str("RATE_LIMIT_JOB", default="20/h"),
+    "preflight": env.str("RATE_LIMIT_PREFLIGHT", default="60/h"),
+    "scratch_org": env.str("RATE_LIMIT_SCRATCH_ORG", default="5/h"),
+    "sign_in": env.str("RATE_LIMIT_SIGN_IN", default="10/m"),
+    "org_connect": env.str("RATE_LIMIT_ORG_CONNECT", default="20/h"),
+    "admin_api": env.str("ADMIN_API_THROTTLE", default="150/min"),
+}
+for _scope, _rate in RATE_LIMITS.items():
+    _count, _, _period = _rate.partition("/")
+    if not _count.strip().isdigit() or _period.strip()[:1].lower() not in ("s", "m", "h", "d"):
+        raise ImproperlyConfigured(f"rate limit of {_scope}: {_rate!r} is not N/s|m|h|d")
+
 
 # Jobs and queues.
 JOB_TIMEOUT = env.int("JOB_TIMEOUT", default=3600)
@@ -248,13 +306,7 @@ READY_REQUIRES_WORKER = env.bool("READY_REQUIRES_WORKER", default=True)
 
 # /metrics answers a matching bearer token, or clients in these networks (default: loopback).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-try:
-    METRICS_ALLOWED_SUBNETS = [
-        ipaddress.ip_network(net, strict=False)
-        for net in env.list("METRICS_ALLOWED_SUBNETS", default=["127.0.0.1/32", "::1/128"])
-    ]
-except ValueError as exc:
-    raise ImproperlyConfigured(f"METRICS_ALLOWED_SUBNETS: {exc}") from exc
+METRICS_ALLOWED_SUBNETS = _networks("METRICS_ALLOWED_SUBNETS", ["127.0.0.1/32", "::1/128"])
 
 # How long tokens, preflights, users and errors stay valid or kept.
 TOKEN_LIFETIME_MINUTES = env.int("TOKEN_LIFETIME_MINUTES", default=10)

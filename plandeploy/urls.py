@@ -12,6 +12,7 @@ from drf_spectacular.views import (
 from plandeploy.api.errors import json_not_found
 from plandeploy.health import healthz, readyz
 from plandeploy.metrics import metrics
+from plandeploy.security.ratelimits import rate_limited
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -26,7 +27,9 @@ urlpatterns = [
     # Before the admin site, whose catch-all would answer an unknown API path with a redirect.
     re_path(r"^admin/rest/", json_not_found),
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/",
+         rate_limited("sign_in", user_field="username")(auth_views.LoginView.as_view()),
+         name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("plandeploy.web.urls")),

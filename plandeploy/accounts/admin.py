@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from rest_framework.authtoken.models import TokenProxy
 
 from plandeploy.accounts.models import OrgConnection, User
+
+# Only digests of API tokens are stored, so the admin could neither show a token nor issue
+# a usable one: tokens come from `plandeploy manage create_api_token`.
+if admin.site.is_registered(TokenProxy):
+    admin.site.unregister(TokenProxy)
 
 
 class OrgConnectionInline(admin.StackedInline):

@@ -1,4 +1,4 @@
-"""API token authentication (`Authorization: token <key>`): expired tokens refused, use recorded."""
+"""API token authentication (`Authorization: token <key>`): hashed, expiring, use recorded."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
+
+from plandeploy.accounts.tokens import digest
 
 # A user's activity is recorded at most this often: a write per request would cost every
 # token-authenticated call an UPDATE of the user row.
@@ -22,7 +24,8 @@ class ExpiringTokenAuthentication(TokenAuthentication):
     """
 
     def authenticate_credentials(self, key):
-        user, token = super().authenticate_credentials(key)
+        # Only the digest is stored (accounts.tokens); the token itself is never looked up.
+        user, token = super().authenticate_credentials(digest(key))
         now = timezone.now()
         if token.created <= now - timedelta(days=settings.API_TOKEN_EXPIRE_AFTER_DAYS):
             raise exceptions.AuthenticationFailed("Token has expired.")

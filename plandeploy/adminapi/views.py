@@ -10,10 +10,10 @@ from django.utils import translation
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions, pagination, permissions, status, viewsets
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
 from plandeploy.adminapi import serializers as s
 from plandeploy.catalog import models as m
+from plandeploy.security.ratelimits import SharedRateThrottle
 
 
 class AdminPagination(pagination.LimitOffsetPagination):
@@ -52,7 +52,7 @@ class AdminAutoSchema(AutoSchema):
 class AdminViewSet(viewsets.ModelViewSet):
     schema = AdminAutoSchema()
     permission_classes = [permissions.IsAdminUser]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [SharedRateThrottle]
     throttle_scope = "admin_api"
     pagination_class = AdminPagination
     model: type

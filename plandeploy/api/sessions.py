@@ -1,9 +1,10 @@
 """The scratch org an anonymous browser session holds: how it is bound, and how it is read.
 
 The scratch org's uuid in the session is a bearer credential. It is bound only by the
-POST that created the org, or by an explicit `?scratch_org_id=` on that org's plan page
-(never silently by an arbitrary URL, which would let a crafted link plant an org in a
-session), and binding rotates the session key.
+POST that created the org, by an explicit `?scratch_org_id=` on that org's plan page in a
+session that holds no live scratch org yet, or by the confirming (CSRF-checked) claim POST.
+A link alone therefore never swaps the org a visitor is working on for someone else's
+(session fixation), and no arbitrary URL binds anything. Binding rotates the session key.
 """
 
 from __future__ import annotations
@@ -24,19 +25,29 @@ def bind(request: HttpRequest, scratch_org: ScratchOrg) -> None:
         request.session[SESSION_KEY] = str(scratch_org.uuid)
 
 
+def plan_scratch_org(raw: object, plan_id: int) -> ScratchOrg | None:
+    """The scratch org of this very plan that `raw` (a uuid string) names, if any."""
+    try:
+        value = uuid.UUID(str(raw))
+    except ValueError:
+        return None
+    return ScratchOrg.objects.filter(uuid=value, plan_id=plan_id).first()
+
+
 def bind_from_query(request: HttpRequest, plan_id: int) -> None:
-    """Honour `?scratch_org_id=` only when it names a scratch org of this very plan."""
+    """Honour `?scratch_org_id=` for an org of this plan, in a session holding no other org."""
+    # A DRF request (the plan API) or a plain Django one (the plan page).
     params = getattr(request, "query_params", None) or getattr(request, "GET", None) or {}
     raw = params.get(SESSION_KEY)
     if not raw:
         return
-    try:
-        value = uuid.UUID(str(raw))
-    except ValueError:
+    scratch_org = plan_scratch_org(raw, plan_id)
+    if scratch_org is None:
         return
-    scratch_org = ScratchOrg.objects.filter(uuid=value, plan_id=plan_id).first()
-    if scratch_org is not None:
-        bind(request, scratch_org)
+    held = session_scratch_org(request)
+    if held is not None and held.pk != scratch_org.pk:
+        return  # switching needs the confirming claim POST
+    bind(request, scratch_org)
 
 
 def session_scratch_org(

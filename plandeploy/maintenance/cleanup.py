@@ -47,6 +47,13 @@ def cleanup_steps(now: datetime, batch_size: int = BATCH_SIZE) -> dict[str, Call
             for model, label in ((Job, "job"), (PreflightResult, "preflight"))
             for column in ("exception", "log")
         },
+        **{
+            f"{label}_step_texts_cleared": (
+                lambda model=model: batched(
+                    lambda: clear_old_step_texts(model, now, batch_size), batch_size)
+            )
+            for model, label in ((Job, "job"), (PreflightResult, "preflight"))
+        },
         "api_tokens_deleted": lambda: batched(
             lambda: delete_old_api_tokens(now, batch_size), batch_size),
         # After the users: a deleted user's workspace goes in the same run.
@@ -102,8 +109,8 @@ def clear_old_run_details(
     """Clear `exception` and the scrubbed `log` of runs created EXCEPTION_RETENTION_DAYS ago,
     selected by `column` ("exception" or "log": each has its partial index).
 
-    Both may hold customer metadata (schema names, usernames); `results` (the per-step
-    outcome shown on the run's page) is kept.
+    Both may hold customer metadata (schema names, usernames); the per-step texts in
+    `results` go in clear_old_step_texts, the per-step statuses stay.
     """
     predicate = {"exception": "exception IS NOT NULL", "log": "log <> ''"}[column]
     table = model._meta.db_table
@@ -115,6 +122,47 @@ def clear_old_run_details(
             UPDATE {table} SET exception = NULL, log = ''
              WHERE id IN (SELECT id FROM {table}
                            WHERE {predicate} AND created_at <= %s
+                           ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED)
+            """,
+            [now - timedelta(days=settings.EXCEPTION_RETENTION_DAYS), limit],
+        )
+        return cursor.rowcount
+
+
+# Per-step entries that still carry text: the partial indexes of runs 0006 use the same
+# predicate, so it must stay written exactly so.
+STEP_TEXT_PREDICATE = (
+    "jsonb_typeof(results) = 'object' AND "
+    "results @? '$.*[*] ? (exists(@.message) || exists(@.logs))'"
+)
+
+
+def clear_old_step_texts(
+    model: type[models.Model], now: datetime, limit: int = BATCH_SIZE
+) -> int:
+    """Remove `message` and `logs` from every step entry of runs created
+    EXCEPTION_RETENTION_DAYS ago; each entry keeps its `status`, so counts and outcomes stay.
+
+    Step messages and logs hold what the run printed about the customer's org (names,
+    usernames, ids): the same data as `exception` and `log`, so the same lifetime.
+    """
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} SET results = (
+                SELECT coalesce(jsonb_object_agg(step.key, CASE
+                    WHEN jsonb_typeof(step.value) = 'array' THEN (
+                        SELECT coalesce(jsonb_agg(CASE WHEN jsonb_typeof(entry) = 'object'
+                                                       THEN entry - 'message' - 'logs'
+                                                       ELSE entry END ORDER BY position),
+                                        '[]'::jsonb)
+                          FROM jsonb_array_elements(step.value)
+                               WITH ORDINALITY AS entries(entry, position))
+                    ELSE step.value END), '{{}}'::jsonb)
+                  FROM jsonb_each(results) AS step)
+             WHERE id IN (SELECT id FROM {table}
+                           WHERE {STEP_TEXT_PREDICATE} AND created_at <= %s
                            ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED)
             """,
             [now - timedelta(days=settings.EXCEPTION_RETENTION_DAYS), limit],

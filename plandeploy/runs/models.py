@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from plandeploy.catalog.models import ClickThroughAgreement, Plan, Step
+from plandeploy.crypto import EncryptedTextField
 from plandeploy.hashids import HashIdModel
 
 
@@ -155,7 +156,8 @@ class ScratchOrg(HashIdModel):
     """A short-lived org created for one plan; its uuid in the session is the credential."""
 
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="scratch_orgs")
-    email = models.EmailField(null=True, blank=True)
+    # Kept only until creation starts, encrypted meanwhile: a dump holds no requester's address.
+    email = EncryptedTextField(null=True, blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     job_id = models.BigIntegerField(null=True, blank=True)
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

@@ -167,7 +167,11 @@ def _optional_step_ids(results: dict, plan_steps: dict[int, Step]) -> set[int]:
 
 
 def _valid_initial_results(results: Any, plan_steps: dict[int, Step]) -> bool:
-    """Clients may only pre-hide steps of this plan: {"<step id>": [{"status": "hide"}]}."""
+    """Clients may only pre-hide steps of this plan: {"<step id>": [{"status": "hide"}]}.
+
+    Nothing else may ride along (a `logs` or `message` key): the run writer escapes and
+    scrubs what it stores there, and text a client planted would skip both.
+    """
     if results in (None, {}):
         return True
     if not isinstance(results, dict):
@@ -177,7 +181,7 @@ def _valid_initial_results(results: Any, plan_steps: dict[int, Step]) -> bool:
         if key not in hashids or not isinstance(entries, list):
             return False
         for entry in entries:
-            if not isinstance(entry, dict) or entry.get("status") != "hide":
+            if entry != {"status": "hide"}:
                 return False
     return True
 

@@ -17,6 +17,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plandeploy.settings")
 # Test servers answer as 127.0.0.1, localhost and Django's test client host.
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# Every test client and test server shares the address 127.0.0.1, so the production
+# rate limits would trip across unrelated tests; the tests of the limits set their own.
+for _limit in ("RATE_LIMIT_JOB", "RATE_LIMIT_PREFLIGHT", "RATE_LIMIT_SCRATCH_ORG",
+               "RATE_LIMIT_SIGN_IN", "RATE_LIMIT_ORG_CONNECT"):
+    os.environ.setdefault(_limit, "100000/h")
 
 _owned_database = None
 

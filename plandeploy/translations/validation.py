@@ -72,9 +72,6 @@ def parse_catalogue(body: Any) -> list[Entry]:
                 problem([*path, "message"],
                         f"Longer than the field allows ({model_field.max_length} characters).")
                 continue
-            if "\x00" in context + slug + text + description:
-                problem(path, "Text must not contain NUL characters.")
-                continue
             entries.append(Entry(context=context, slug=slug, text=text, description=description))
     if errors:
         raise InvalidCatalogue(errors)

@@ -9,9 +9,9 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from plandeploy.security.ratelimits import SharedRateThrottle
 from plandeploy.translations import services
 from plandeploy.translations.apply import translatable_languages
 from plandeploy.translations.validation import InvalidCatalogue, parse_catalogue
@@ -45,7 +45,7 @@ class TranslationCatalogueView(APIView):
     """
 
     permission_classes = [IsAdminUser]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [SharedRateThrottle]
     throttle_scope = "admin_api"
 
     @extend_schema(

@@ -10,6 +10,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from plandeploy.accounts.models import User
+from plandeploy.accounts.tokens import digest, issue_token
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,8 @@ def test_create_api_token_prints_only_the_key_and_it_works():
     call_command("create_api_token", "pub", stdout=out)
     key = out.getvalue().strip()
     assert out.getvalue() == key + "\n"
-    assert Token.objects.get(user__username="pub").key == key
+    # Only the digest is stored: the printed token is nowhere in the table.
+    assert Token.objects.get(user__username="pub").key == digest(key) != key
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"token {key}")
     assert client.get("/admin/rest/products").status_code == 200
@@ -55,12 +57,12 @@ def test_expired_api_token_is_refused(settings):
     from django.utils import timezone
 
     call_command("create_user", "old", "--staff", stdout=io.StringIO())
-    token = Token.objects.create(user=User.objects.get(username="old"))
-    Token.objects.filter(pk=token.pk).update(
+    key = issue_token(User.objects.get(username="old"))
+    Token.objects.filter(user__username="old").update(
         created=timezone.now() - timedelta(days=settings.API_TOKEN_EXPIRE_AFTER_DAYS, seconds=1)
     )
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"token {key}")
     response = client.get("/api/user/")
     assert response.status_code == 401
     assert response.json() == {"detail": "Token has expired."}

@@ -196,7 +196,11 @@ class PreflightResultSerializer(serializers.Serializer):
 
 
 class ScratchOrgSerializer(serializers.Serializer):
-    """A scratch org; `email` is write-only and used once by create_scratch_org."""
+    """A scratch org; `email` is write-only and used once by create_scratch_org.
+
+    `uuid` is the org's bearer credential: it is shown once, to the client whose POST
+    created the org (to share the org's link), and left out of every other answer.
+    """
 
     id = serializers.CharField(source="hashid", read_only=True)
     plan = serializers.SerializerMethodField()
@@ -207,10 +211,20 @@ class ScratchOrgSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(read_only=True, allow_null=True)
     status = serializers.CharField(read_only=True)
     org_id = serializers.CharField(read_only=True, allow_null=True)
-    uuid = serializers.UUIDField(read_only=True)
+    uuid = serializers.UUIDField(read_only=True, required=False)
 
     def get_plan(self, obj: ScratchOrg) -> str:
         return obj.plan.hashid
+
+    def to_representation(self, instance: ScratchOrg) -> dict:
+        data = super().to_representation(instance)
+        if not self.context.get("show_uuid"):
+            data.pop("uuid", None)
+        return data
+
+
+class ScratchOrgClaimSerializer(serializers.Serializer):
+    uuid = serializers.UUIDField()
 
 
 class CurrentJobSerializer(serializers.Serializer):

@@ -1,7 +1,9 @@
 """Schemathesis against /api/schema/: generated requests to every operation, no 5xx allowed.
 
 The examples per operation are bounded (SCHEMATHESIS_EXAMPLES, default 15) so the run
-stays short; requests go in-process through Django's WSGI handler to the test database.
+stays short; requests go in-process through Django's WSGI handler to the test database,
+once with a signed-in user's API token and once with a staff (superuser) token. Each run
+prints its figures (operations, cases, server errors).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import os
 import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import settings as settings_
 
 from plandeploy.catalog.tests import factories
 
@@ -29,24 +32,29 @@ def test_schema_is_served(client):
         assert path in paths
 
 
-def test_no_generated_request_gets_a_server_error():
+@pytest.mark.parametrize("identity", ["user", "staff"])
+def test_no_generated_request_gets_a_server_error(identity, settings):
+    # Thousands of generated calls from one client: the limits are not what is tested here.
+    settings.RATE_LIMITS = {scope: "1000000/h" for scope in settings.RATE_LIMITS}
     plan = factories.plan(steps=2, supported_orgs="Both")
     factories.plan(factories.version(plan.version.product), steps=1)
-    user = factories.user(superuser=True)
+    user = factories.user(superuser=identity == "staff")
     key = factories.api_token(user)
     app = get_wsgi_application()
     schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", app)
     failures: list[str] = []
-    operations = 0
+    operations = cases = 0
     for result in schema.get_all_operations():
         operation = result.ok()
         operations += 1
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  phases=[Phase.explicit, Phase.generate],
-                  suppress_health_check=list(HealthCheck))
+        @settings_(max_examples=EXAMPLES, deadline=None, database=None,
+                   phases=[Phase.explicit, Phase.generate],
+                   suppress_health_check=list(HealthCheck))
         def check(case) -> None:
+            nonlocal cases
+            cases += 1
             if isinstance(case.path_parameters, dict) and "id" in case.path_parameters:
                 # Half the time aim at a real object so deeper code paths run too.
                 if hash(str(case.path_parameters["id"])) % 2:
@@ -60,5 +68,8 @@ def test_no_generated_request_gets_a_server_error():
                 )
 
         check()
+    # The figures the CI log keeps: how much was tried, and what failed.
+    print(f"\nschemathesis[{identity}]: operations={operations} cases={cases} "
+          f"server_errors={len(failures)}")
     assert operations > 20
     assert failures == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -17,6 +19,7 @@ from plandeploy.api.serializers.catalog import bootstrap_data
 from plandeploy.api.serializers.runs import CurrentJobSerializer
 from plandeploy.api.views.querysets import job_queryset
 from plandeploy.runs.models import PreflightResult, Status
+from plandeploy.security.ratelimits import CreateRateThrottle
 
 
 def org_status(org_id: str) -> dict:
@@ -41,6 +44,7 @@ class OrgViewSet(viewsets.ViewSet):
     """The caller's own org(s): a session scratch org first, then the user's org."""
 
     permission_classes = [AllowAny]
+    throttle_scope: str | None = None  # set per action, for its rate limit
 
     @extend_schema(request=None, responses={200: {"type": "object"}})
     def list(self, request: Request) -> Response:
@@ -59,7 +63,8 @@ class OrgViewSet(viewsets.ViewSet):
             "org_type": serializers.CharField(), "full_org_type": serializers.CharField(),
         })},
     )
-    @action(detail=False, methods=["post"], permission_classes=[IsAuthenticated])
+    @action(detail=False, methods=["post"], permission_classes=[IsAuthenticated],
+            throttle_classes=[CreateRateThrottle], throttle_scope="org_connect")
     def connect(self, request: Request) -> Response:
         serializer = OrgConnectSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -85,7 +90,10 @@ class UserView(APIView):
         return Response(UserSerializer(request.user).data)
 
 
+@method_decorator(ensure_csrf_cookie, name="dispatch")
 class BootstrapView(APIView):
+    """Settings a client needs first; also sets the CSRF cookie its anonymous writes need."""
+
     permission_classes = [AllowAny]
 
     @extend_schema(responses={200: {"type": "object"}})

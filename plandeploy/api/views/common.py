@@ -1,12 +1,9 @@
-"""Helpers every public API view uses: lookups by public id, the JSON 404 body, CSRF."""
+"""Helpers every public API view uses: lookups by public id and the JSON 404 body."""
 
 from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.http import Http404
-from rest_framework import exceptions
-from rest_framework.authentication import CSRFCheck
-from rest_framework.request import Request
 
 from plandeploy.hashids import decode
 
@@ -21,25 +18,6 @@ def get_by_hashid(queryset: QuerySet, public_id: str):
         return queryset.get(pk=pk)
     except queryset.model.DoesNotExist:
         raise Http404 from None
-
-
-def enforce_csrf(request: Request) -> None:
-    """CSRF for requests whose only credential is the session's scratch org.
-
-    Without it another site could make a visitor's browser start or cancel runs on the
-    visitor's scratch org.
-    """
-    if request.user.is_authenticated:
-        return  # SessionAuthentication already checked (token requests need none)
-
-    def no_response(_request):
-        return None
-
-    check = CSRFCheck(no_response)
-    check.process_request(request._request)
-    reason = check.process_view(request._request, None, (), {})
-    if reason:
-        raise exceptions.PermissionDenied(f"CSRF Failed: {reason}")
 
 
 class HashIdLookupMixin:

@@ -15,10 +15,11 @@ from plandeploy.api.serializers.runs import (
     JobSerializer,
     JobUpdateSerializer,
 )
-from plandeploy.api.views.common import enforce_csrf, get_by_hashid
+from plandeploy.api.views.common import get_by_hashid
 from plandeploy.api.views.querysets import job_queryset, visible_jobs
 from plandeploy.runs import services
 from plandeploy.runs.models import Job
+from plandeploy.security.ratelimits import CreateRateThrottle
 
 
 class JobViewSet(
@@ -31,6 +32,8 @@ class JobViewSet(
     """Create, read, make public, and cancel (DELETE) plan runs. There is no list."""
 
     permission_classes = [HasOrgOrReadOnly]
+    throttle_classes = [CreateRateThrottle]
+    throttle_scope = "job"
     serializer_class = JobSerializer
     queryset = Job.objects.none()
 
@@ -56,7 +59,6 @@ class JobViewSet(
 
     @extend_schema(request=JobCreateSerializer, responses={201: JobSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
-        enforce_csrf(request)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -83,7 +85,6 @@ class JobViewSet(
     @extend_schema(request=JobUpdateSerializer, responses={200: JobSerializer})
     def update(self, request: Request, *args, **kwargs) -> Response:
         job = self.get_object()
-        enforce_csrf(request)
         serializer = JobUpdateSerializer(data=request.data, partial=kwargs.get("partial", False))
         serializer.is_valid(raise_exception=True)
         try:
@@ -99,6 +100,5 @@ class JobViewSet(
 
     def destroy(self, request: Request, *args, **kwargs) -> Response:
         job = self.get_object()
-        enforce_csrf(request)
         services.request_cancel_job(job)
         return Response(status=status.HTTP_204_NO_CONTENT)

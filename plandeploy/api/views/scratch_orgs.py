@@ -11,19 +11,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from plandeploy.api import sessions
-from plandeploy.api.serializers.runs import ScratchOrgSerializer
+from plandeploy.api.serializers.runs import ScratchOrgClaimSerializer, ScratchOrgSerializer
 from plandeploy.api.views.common import NOT_FOUND, get_by_hashid
 from plandeploy.api.views.querysets import plan_queryset
 from plandeploy.runs import scratch_requests, services
+from plandeploy.security.ratelimits import CreateRateThrottle
 
 
 class ScratchOrgActions:
     """The `scratch_org` action of the plan viewset."""
 
+    throttle_scope: str | None = None  # set per action, for its rate limit
+
     @extend_schema(methods=["GET"], request=None, responses={200: ScratchOrgSerializer})
     @extend_schema(methods=["POST"], request=ScratchOrgSerializer,
                    responses={202: ScratchOrgSerializer})
-    @action(detail=True, methods=["get", "post"], permission_classes=[AllowAny])
+    @action(detail=True, methods=["get", "post"], permission_classes=[AllowAny],
+            throttle_classes=[CreateRateThrottle], throttle_scope="scratch_org")
     def scratch_org(self, request: Request, pk: str | None = None) -> Response:
         if request.method == "GET":
             plan = get_by_hashid(plan_queryset(), self.kwargs["pk"])
@@ -58,4 +62,23 @@ class ScratchOrgActions:
             return Response({"detail": "Queue is overfull. Try again later."},
                             status=status.HTTP_503_SERVICE_UNAVAILABLE)
         sessions.bind(request, scratch_org)
-        return Response(ScratchOrgSerializer(scratch_org).data, status=status.HTTP_202_ACCEPTED)
+        return Response(ScratchOrgSerializer(scratch_org, context={"show_uuid": True}).data,
+                        status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=ScratchOrgClaimSerializer, responses={200: ScratchOrgSerializer})
+    @action(detail=True, methods=["post"], url_path="scratch_org/claim",
+            permission_classes=[AllowAny], throttle_classes=[CreateRateThrottle],
+            throttle_scope="scratch_org")
+    def scratch_org_claim(self, request: Request, pk: str | None = None) -> Response:
+        """Bind a shared scratch org to this session, replacing the one it holds.
+
+        The explicit, CSRF-checked confirmation a `?scratch_org_id=` link cannot give.
+        """
+        plan = get_by_hashid(plan_queryset(), self.kwargs["pk"])
+        serializer = ScratchOrgClaimSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        scratch_org = sessions.plan_scratch_org(serializer.validated_data["uuid"], plan.pk)
+        if scratch_org is None:
+            raise Http404
+        sessions.bind(request, scratch_org)
+        return Response(ScratchOrgSerializer(scratch_org).data)

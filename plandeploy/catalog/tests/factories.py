@@ -7,9 +7,9 @@ import secrets
 import time
 
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from plandeploy.accounts.models import FullOrgType, OrgConnection, OrgType, User
+from plandeploy.accounts.tokens import issue_token
 from plandeploy.catalog.models import (
     AllowedList,
     Plan,
@@ -109,4 +109,4 @@ def user(
 
 
 def api_token(user_row: User) -> str:
-    return Token.objects.create(user=user_row).key
+    return issue_token(user_row)

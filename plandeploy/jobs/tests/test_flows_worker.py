@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rest_framework.authtoken.models import Token
 
 from plandeploy.accounts.models import User
+from plandeploy.accounts.tokens import issue_token
 from plandeploy.orgs.workspaces import resolve
 from plandeploy.runs.models import CANCELED_MESSAGE, INTERRUPTED_MESSAGE, Job, PreflightResult
 from plandeploy.runs.status import transition
@@ -53,9 +53,9 @@ class Client:
 
     def __init__(self, base_url: str) -> None:
         self.user = User.objects.create(username=f"u{os.urandom(4).hex()}")
-        token = Token.objects.create(user=self.user)
+        token = issue_token(self.user)
         self.http = httpx.Client(
-            base_url=base_url, headers={"Authorization": f"Token {token.key}"}, timeout=30
+            base_url=base_url, headers={"Authorization": f"Token {token}"}, timeout=30
         )
         org = self.http.post("/api/orgs/connect/", json={"name": "Test org"})
         assert org.status_code == 201, org.text

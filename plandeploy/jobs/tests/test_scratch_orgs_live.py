@@ -74,7 +74,10 @@ class Browser:
         self.url = f"/api/plans/{plan.hashid}/scratch_org/"
 
     def create(self) -> dict:
-        response = self.http.post(self.url, json={"email": EMAIL})
+        # As a page's script does: the CSRF cookie from the bootstrap call, echoed back.
+        self.http.get("/api/ui/bootstrap/").raise_for_status()
+        response = self.http.post(self.url, json={"email": EMAIL},
+                                  headers={"X-CSRFToken": self.http.cookies["csrftoken"]})
         assert response.status_code == 202, response.text
         return response.json()
 

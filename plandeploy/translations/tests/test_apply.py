@@ -246,10 +246,10 @@ def test_every_translatable_model_is_covered():
 def test_a_plan_published_through_the_admin_api_is_translated_on_commit(
     django_capture_on_commit_callbacks
 ):
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
     from plandeploy.accounts.models import User
+    from plandeploy.accounts.tokens import issue_token
 
     existing = make_plan(make_product(), label="2.0")
     add_entries("es", {
@@ -257,7 +257,7 @@ def test_a_plan_published_through_the_admin_api_is_translated_on_commit(
         "acme:steps": {"Install {product} {version}": "Instalar {product} {version}"},
     })
     client = APIClient()
-    key = Token.objects.create(user=User.objects.create_user("admin", is_staff=True)).key
+    key = issue_token(User.objects.create_user("admin", is_staff=True))
     client.credentials(HTTP_AUTHORIZATION=f"token {key}")
     base = "http://testserver/admin/rest"
     body = {

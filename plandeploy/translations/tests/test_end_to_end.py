@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from rest_framework.authtoken.models import Token
 
 from plandeploy.accounts.models import User
+from plandeploy.accounts.tokens import issue_token
 from plandeploy.testing.processes import wait_until, web_process, worker_process
 from plandeploy.tests import queue_rows
 from plandeploy.translations.tests.builders import make_plan, make_product
@@ -28,7 +28,7 @@ def test_patch_then_worker_then_public_api_speaks_spanish_with_english_fallback(
         ("Install Acme Widgets 1.2", "Deploys the package"),
         ("Configure layouts", "Not translated"),
     ])
-    key = Token.objects.create(user=User.objects.create_user("admin", is_staff=True)).key
+    key = issue_token(User.objects.create_user("admin", is_staff=True))
     body = {
         "acme:product": {"title": {"message": "Widgets de Acme"}},
         "acme:plan:Full install": {"title": {"message": "Completo"}},

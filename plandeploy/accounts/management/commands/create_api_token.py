@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
-from rest_framework.authtoken.models import Token
+
+from plandeploy.accounts.tokens import issue_token
 
 
 class Command(BaseCommand):
@@ -19,7 +19,5 @@ class Command(BaseCommand):
         user = User.objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"No user {username!r}.")
-        with transaction.atomic():
-            Token.objects.filter(user=user).delete()
-            token = Token.objects.create(user=user)
-        self.stdout.write(token.key)
+        # Shown this once: only its digest is stored.
+        self.stdout.write(issue_token(user))

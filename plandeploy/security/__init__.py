@@ -1,0 +1,1 @@
+"""Request protection all web processes share: client addresses, rate limits, allow-lists."""
