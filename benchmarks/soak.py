@@ -37,8 +37,7 @@ sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 
 import httpx  # noqa: E402
 from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-from soak_clients import Target, Tally, UserClient, deal_operations  # noqa: E402
+from soak_clients import Tally, Target, UserClient, deal_operations  # noqa: E402
 from soak_fleet import Fleet, restart_database  # noqa: E402
 
 # Worker timings short enough for kills to be detected in seconds.
