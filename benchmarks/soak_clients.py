@@ -18,7 +18,7 @@ import httpx
 
 ENDED = ("complete", "failed", "canceled")
 # Words of the refusals that mean "the org is busy, try again later".
-BUSY_WORDS = ("pending job", "already running", "try again later", "is running on this org")
+BUSY_WORDS = ("pending", "running", "try again")
 # Refusals that mean the org connection is gone: connect again, then retry.
 RECONNECT_WORDS = ("connection to your org has been lost", "no valid org")
 
