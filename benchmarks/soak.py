@@ -40,11 +40,13 @@ from rich.console import Console  # noqa: E402
 from soak_clients import Tally, Target, UserClient, deal_operations  # noqa: E402
 from soak_fleet import Fleet, restart_database  # noqa: E402
 
-# Worker timings short enough for kills to be detected in seconds.
+# Worker timings short enough for kills to be detected in seconds. A worker whose heartbeat
+# is older than the stalled limit is taken for dead, so the limit stays above the time
+# PostgreSQL is down (--pg-down plus its stop and start).
 FAST_TIMINGS = {
     "SHUTDOWN_GRACE_SECONDS": "3",
     "WORKER_HEARTBEAT_SECONDS": "1",
-    "STALLED_WORKER_SECONDS": "5",
+    "STALLED_WORKER_SECONDS": "15",
     "CANCEL_GRACE_SECONDS": "5",
 }
 SCHEDULES = ("cleanup_user_data", "expire_preflight_results", "calculate_average_plan_runtimes",

@@ -96,24 +96,31 @@ class WakeSafeJobManager(manager.JobManager):
                 return job
 
 
-# Back-off of a worker's periodic deferrer and heartbeat after a database error.
+# Back-off (first, longest) of a worker's retries after a database error.
 SIDE_TASK_RETRY_SECONDS = (1.0, 30.0)
 
 
 class ResilientWorker(_worker.Worker):
-    """A worker whose periodic deferrer and heartbeat survive database errors.
+    """A worker whose periodic deferrer, heartbeat and job status writes survive database
+    errors.
 
     procrastinate stops the whole worker when one of its side tasks raises, so one deadlock
-    or a PostgreSQL restart used to stop the periodic jobs of that worker for good. These two
-    side tasks retry with a back-off instead. (Overrides private methods of procrastinate's
-    Worker: the version is bounded in pyproject.toml.)
+    or a PostgreSQL restart used to stop the periodic jobs of that worker for good. These
+    side tasks retry with a back-off instead, and so does saving a finished job's status
+    while the connection is lost. (Overrides private methods of procrastinate's Worker: the
+    version is bounded in pyproject.toml.)
     """
 
     async def _periodic_deferrer(self) -> None:
         await _retry_forever("periodic deferrer", super()._periodic_deferrer)
 
     async def _update_heartbeat(self) -> None:
-        await _retry_forever("worker heartbeat", super()._update_heartbeat)
+        # Retried at least once per heartbeat interval: backing off further after a database
+        # restart left the heartbeat stale long enough for other workers to take this live
+        # worker for dead, fail its running jobs and delete its row (its next fetch then
+        # raised and the worker exited).
+        await _retry_forever("worker heartbeat", super()._update_heartbeat,
+                             longest=settings.WORKER_HEARTBEAT_SECONDS)
 
     async def _persist_job_status(self, *args: Any, **kwargs: Any) -> None:
         # A job that ends while the database is away would otherwise stay `doing` for good
@@ -131,8 +138,9 @@ def _is_connection_error(exc: BaseException) -> bool:
 
 
 async def _retry_forever(what: str, run: Callable[[], Any],
-                         only: Callable[[BaseException], bool] = lambda _exc: True) -> None:
-    delay, longest = SIDE_TASK_RETRY_SECONDS
+                         only: Callable[[BaseException], bool] = lambda _exc: True,
+                         longest: float = SIDE_TASK_RETRY_SECONDS[1]) -> None:
+    delay = min(SIDE_TASK_RETRY_SECONDS[0], longest)
     while True:
         try:
             return await run()
