@@ -198,6 +198,9 @@ if EMBEDDED_DATABASE:
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must be a PostgreSQL URL (postgresql://...)")
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# A kept connection that PostgreSQL dropped (a restart) is replaced before its next use;
+# without the check, the next job on each worker thread failed on it.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_plandeploy")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

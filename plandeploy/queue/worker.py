@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import connection
 from procrastinate import manager
@@ -53,43 +54,66 @@ def worker_options(queues: Iterable[str], concurrency: int) -> dict[str, Any]:
 
 
 class WakeSafeJobManager(manager.JobManager):
-    """A job manager that never sleeps through a LISTEN/NOTIFY wake-up.
+    """A job manager that never sleeps through a LISTEN/NOTIFY wake-up, nor stops its worker
+    when the database is briefly away.
 
     procrastinate clears its wake-up event after each fetch, so a job deferred while an
     empty fetch is in flight waits for the next poll. Counting notifications lets an empty
     fetch that overlapped one fetch again at once.
+
+    While PostgreSQL restarts, procrastinate's listener fails to reconnect and its fetch
+    raises; either stopped the whole worker (with exit status 0). The listener retries with
+    a back-off instead, and a failed fetch counts as an empty one (the worker polls again).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.notifications_seen = 0
+        self.fetch_failing = False
 
     async def listen_for_jobs(self, *, on_notification, queues=None) -> None:
         async def count_then_forward(*, channel: str, notification: Any) -> None:
             self.notifications_seen += 1
             await on_notification(channel=channel, notification=notification)
 
-        await super().listen_for_jobs(on_notification=count_then_forward, queues=queues)
+        listen = super().listen_for_jobs
+        # Notifications sent while it reconnects are lost: the fetch poll picks their jobs up.
+        await _retry_forever("notification listener", lambda: listen(
+            on_notification=count_then_forward, queues=queues))
 
     async def fetch_job(self, queues: Iterable[str] | None, worker_id: int):
         while True:
             seen = self.notifications_seen
-            job = await super().fetch_job(queues=queues, worker_id=worker_id)
+            try:
+                job = await super().fetch_job(queues=queues, worker_id=worker_id)
+            except Exception as exc:  # the database is away: poll again
+                if not _is_connection_error(exc):
+                    raise
+                if not self.fetch_failing:
+                    logger.warning("job fetch failed (%s); polling until the database "
+                                   "answers", exc.__cause__ or exc)
+                self.fetch_failing = True
+                return None
+            if self.fetch_failing:
+                logger.warning("job fetch works again")
+                self.fetch_failing = False
             if job is not None or self.notifications_seen == seen:
                 return job
 
 
-# Back-off of a worker's periodic deferrer and heartbeat after a database error.
+# Back-off (first, longest) of a worker's retries after a database error.
 SIDE_TASK_RETRY_SECONDS = (1.0, 30.0)
 
 
 class ResilientWorker(_worker.Worker):
-    """A worker whose periodic deferrer and heartbeat survive database errors.
+    """A worker whose periodic deferrer, heartbeat and job status writes survive database
+    errors.
 
     procrastinate stops the whole worker when one of its side tasks raises, so one deadlock
-    or a PostgreSQL restart used to stop the periodic jobs of that worker for good. These two
-    side tasks retry with a back-off instead. (Overrides private methods of procrastinate's
-    Worker: the version is bounded in pyproject.toml.)
+    or a PostgreSQL restart used to stop the periodic jobs of that worker for good. These
+    side tasks retry with a back-off instead, and so does saving a finished job's status
+    while the connection is lost. (Overrides private methods of procrastinate's Worker: the
+    version is bounded in pyproject.toml.)
     """
 
     defers_periodic = True
@@ -100,17 +124,40 @@ class ResilientWorker(_worker.Worker):
         await _retry_forever("periodic deferrer", super()._periodic_deferrer)
 
     async def _update_heartbeat(self) -> None:
-        await _retry_forever("worker heartbeat", super()._update_heartbeat)
+        # Retried at least once per heartbeat interval: backing off further after a database
+        # restart left the heartbeat stale long enough for other workers to take this live
+        # worker for dead, fail its running jobs and delete its row (its next fetch then
+        # raised and the worker exited).
+        await _retry_forever("worker heartbeat", super()._update_heartbeat,
+                             longest=settings.WORKER_HEARTBEAT_SECONDS)
+
+    async def _persist_job_status(self, *args: Any, **kwargs: Any) -> None:
+        # A job that ends while the database is away would otherwise stay `doing` for good
+        # under a live worker (whose heartbeat keeps the dead-worker sweep off it), with its
+        # lock held: an org or a scheduled job blocked for ever.
+        persist = super()._persist_job_status
+        await _retry_forever("saving a job's status", lambda: persist(*args, **kwargs),
+                             only=_is_connection_error)
 
 
-async def _retry_forever(what: str, run: Callable[[], Any]) -> None:
-    delay, longest = SIDE_TASK_RETRY_SECONDS
+def _is_connection_error(exc: BaseException) -> bool:
+    """Whether `exc` (or the psycopg error procrastinate wrapped in it) is a lost or refused
+    connection, as opposed to an error a retry would only repeat."""
+    return any(isinstance(e, psycopg.OperationalError) for e in (exc, exc.__cause__))
+
+
+async def _retry_forever(what: str, run: Callable[[], Any],
+                         only: Callable[[BaseException], bool] = lambda _exc: True,
+                         longest: float = SIDE_TASK_RETRY_SECONDS[1]) -> None:
+    delay = min(SIDE_TASK_RETRY_SECONDS[0], longest)
     while True:
         try:
             return await run()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a database error: the worker must go on
+            if not only(exc):
+                raise
             logger.warning("%s failed (%s: %s); retrying in %g s",
                            what, type(exc).__name__, exc, delay)
             await asyncio.sleep(delay)
