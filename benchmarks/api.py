@@ -30,6 +30,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("PLANDEPLOY_HOME", "/tmp/pd-bench-api")
+from plandeploy.testing import lift_rate_limits  # noqa: E402
+
+lift_rate_limits()  # one loopback client is one address
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 
@@ -111,6 +114,7 @@ def make_users(count: int) -> list[str]:
     from rest_framework.authtoken.models import Token
 
     from plandeploy.accounts.models import FullOrgType, OrgConnection, User
+    from plandeploy.accounts.tokens import digest
 
     tag = secrets.token_hex(4)
     now = timezone.now()
@@ -124,10 +128,12 @@ def make_users(count: int) -> list[str]:
                           token_created_at=now)
             for n, user in enumerate(users)
         )
-        tokens = Token.objects.bulk_create(
-            Token(user=user, key=secrets.token_hex(20)) for user in users
+        keys = [secrets.token_hex(20) for _ in users]
+        # Stored as their digests, as issue_token stores them; the clients hold the keys.
+        Token.objects.bulk_create(
+            Token(user=user, key=digest(key)) for user, key in zip(users, keys, strict=True)
         )
-    return [token.key for token in tokens]
+    return keys
 
 
 @contextmanager

@@ -34,6 +34,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("PLANDEPLOY_HOME", "/tmp/pd-bench-runs")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+from plandeploy.testing import lift_rate_limits  # noqa: E402
+
+lift_rate_limits()  # one loopback client is one address
 STEP = {
     "step_num": "1",
     "name": "Configure settings",
@@ -124,16 +127,16 @@ def clear_queue() -> None:
 def dispatch_latency(runs: int) -> None:
     import httpx
     import psycopg
-    from rest_framework.authtoken.models import Token
 
     from plandeploy.accounts.models import User
+    from plandeploy.accounts.tokens import issue_token
     from plandeploy.runs.models import Job
     from plandeploy.testing.processes import free_port
     from plandeploy.testing.processes import test_database_url as database_url
 
     plan = publish_one_step_plan()
     user = User.objects.create(username=f"bench-{uuid.uuid4().hex[:8]}")
-    token = Token.objects.create(user=user)
+    token_key = issue_token(user)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
 
@@ -147,7 +150,7 @@ def dispatch_latency(runs: int) -> None:
     listen.execute("LISTEN plandeploy_events")
     stack, _ = workers(1, 4)
     with stack, service("web", "--port", str(port), ready=web_ready), httpx.Client(
-        base_url=base_url, headers={"Authorization": f"Token {token.key}"}, timeout=30
+        base_url=base_url, headers={"Authorization": f"Token {token_key}"}, timeout=30
     ) as http:
         assert http.post("/api/orgs/connect/", json={}).status_code == 201
         body = {"plan": plan.hashid, "steps": [plan.steps.get().hashid]}

@@ -40,6 +40,8 @@ from rich.console import Console  # noqa: E402
 from soak_clients import Tally, Target, UserClient, deal_operations  # noqa: E402
 from soak_fleet import Fleet, restart_database  # noqa: E402
 
+from plandeploy.testing import lift_rate_limits  # noqa: E402
+
 # Worker timings short enough for kills to be detected in seconds. A worker whose heartbeat
 # is older than the stalled limit is taken for dead, so the limit stays above the time
 # PostgreSQL is down (--pg-down plus its stop and start).
@@ -107,6 +109,7 @@ def configure(args: argparse.Namespace) -> Path:
         **FAST_TIMINGS,
     )
     os.environ.pop("DATABASE_URL", None)
+    lift_rate_limits()  # 50 users behind one loopback address
     return home
 
 
@@ -115,9 +118,8 @@ def prepare(args: argparse.Namespace):
     from plandeploy import bootstrap
 
     bootstrap.start(progress=False)
-    from rest_framework.authtoken.models import Token
-
     from plandeploy.accounts.models import User
+    from plandeploy.accounts.tokens import issue_token
     from plandeploy.runs.tests.factories import publish_plan, step_data
 
     run_plan = publish_plan(steps=[
@@ -127,7 +129,7 @@ def prepare(args: argparse.Namespace):
     preflight_plan = publish_plan()
     users = User.objects.bulk_create(
         [User(username=f"soak-{n}") for n in range(args.users)])
-    tokens = {u.username: Token.objects.create(user=u).key for u in users}
+    tokens = {u.username: issue_token(u) for u in users}
     steps = [step.hashid for step in run_plan.steps.order_by("step_num")]
     return run_plan.hashid, steps, preflight_plan.hashid, tokens
 

@@ -11,17 +11,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from plandeploy.testing import lift_rate_limits
+
 os.environ.setdefault("PLANDEPLOY_HOME", str(Path(".plandeploy/test").resolve()))
 os.environ["PLANDEPLOY_HOME"] = str(Path(os.environ["PLANDEPLOY_HOME"]).resolve())
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plandeploy.settings")
 # Test servers answer as 127.0.0.1, localhost and Django's test client host.
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
-# Every test client and test server shares the address 127.0.0.1, so the production
-# rate limits would trip across unrelated tests; the tests of the limits set their own.
-for _limit in ("RATE_LIMIT_JOB", "RATE_LIMIT_PREFLIGHT", "RATE_LIMIT_SCRATCH_ORG",
-               "RATE_LIMIT_SIGN_IN", "RATE_LIMIT_ORG_CONNECT"):
-    os.environ.setdefault(_limit, "100000/h")
+lift_rate_limits()
 
 _owned_database = None
 
