@@ -16,6 +16,7 @@ from plandeploy.accounts import services as accounts
 from plandeploy.accounts.models import OrgConnection, OrgType, User
 from plandeploy.jobs.tests.maintenance_rows import job
 from plandeploy.maintenance.services import run_cleanup_user_data
+from plandeploy.orgs.workspaces import resolve
 from plandeploy.runs.models import PreflightResult, Status
 from plandeploy.runs.tests.factories import org_id, publish_plan
 
@@ -47,7 +48,7 @@ def connected_user(**fields) -> tuple[User, OrgConnection]:
 def test_reconnecting_after_token_expiry_gets_the_same_org_and_workspace():
     now = timezone.now()
     user, first = connected_user(last_login=now)
-    (Path(first.workspace) / "installed.txt").write_text("from before")
+    (resolve(first.workspace) / "installed.txt").write_text("from before")
     OrgConnection.objects.filter(pk=first.pk).update(token_created_at=now - TOKEN_LIFETIME)
     plan = publish_plan(steps=[], preflight_checks=[])
     before = PreflightResult.objects.create(plan=plan, org_id=first.org_id, user=user,
@@ -60,7 +61,7 @@ def test_reconnecting_after_token_expiry_gets_the_same_org_and_workspace():
     assert expired.valid_token_for is None and expired.token == (None, None)
     again = accounts.connect_local_org(expired, None)
     assert (again.org_id, again.workspace) == (first.org_id, first.workspace)
-    assert (Path(again.workspace) / "installed.txt").read_text() == "from before"
+    assert (resolve(again.workspace) / "installed.txt").read_text() == "from before"
     assert User.objects.get(pk=user.pk).valid_token_for == first.org_id
     # The preflight taken before the reconnect is on the user's org.
     assert before.org_id == User.objects.get(pk=user.pk).org_id
@@ -69,7 +70,7 @@ def test_reconnecting_after_token_expiry_gets_the_same_org_and_workspace():
 def test_a_deleted_users_workspace_is_removed_by_the_sweep():
     now = timezone.now()
     user, row = connected_user(last_login=now - LONG_AGO)
-    workspace = aged(Path(row.workspace), LONG_AGO)
+    workspace = aged(resolve(row.workspace), LONG_AGO)
 
     counts = run_cleanup_user_data(now)
 
@@ -83,7 +84,7 @@ def test_only_unreferenced_settled_workspaces_are_removed(orgs_root):
     plan = publish_plan(steps=[], preflight_checks=[])
     orphan = aged(_mkdir(orgs_root / org_id()), timedelta(days=2))
     _, kept_row = connected_user(last_login=now)
-    referenced = aged(Path(kept_row.workspace), timedelta(days=2))
+    referenced = aged(resolve(kept_row.workspace), timedelta(days=2))
     running_id = org_id()
     job(plan, org_id=running_id, status=Status.STARTED)
     running = aged(_mkdir(orgs_root / running_id), timedelta(days=2))
