@@ -125,7 +125,8 @@ def orphan_workspaces(orgs_root: Path) -> Check:
         if orgs_root.exists() else set()
     if scratch_root.exists():
         on_disk |= {p for p in scratch_root.iterdir() if p.is_dir()}
-    referenced = {Path(w) for (w,) in _rows(
+    # Rows store the workspace relative to the orgs root (older rows: absolute, kept by `/`).
+    referenced = {orgs_root / w for (w,) in _rows(
         "SELECT workspace FROM accounts_orgconnection WHERE workspace <> ''")}
     referenced |= {scratch_root / org for (org,) in _rows(
         "SELECT org_id FROM runs_scratchorg WHERE org_id IS NOT NULL")}

@@ -45,6 +45,8 @@ def test_database_url() -> str:
 def subprocess_env(**overrides: str) -> dict[str, str]:
     """Environment for a child process that must see the test database and our keys."""
     env = dict(os.environ)
+    # The browser tests' in-process server needs it; a real process must run without it.
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env.update(
         DATABASE_URL=test_database_url(),
         SECRET_KEY=settings.SECRET_KEY,

@@ -23,9 +23,6 @@ PRODUCTION = {
 
 def deploy_check(**env: str) -> subprocess.CompletedProcess:
     environment = subprocess_env(SECRET_KEY=secrets.token_urlsafe(50), **env)
-    # The browser tests' process allows sync ORM calls beside Playwright's event loop; a
-    # deployment never does, and the check rightly refuses that variable.
-    environment.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     return subprocess.run(
         [sys.executable, "-m", "plandeploy.cli", "manage", "check", "--deploy",
          "--fail-level", "WARNING"],

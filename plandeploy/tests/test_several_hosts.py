@@ -22,9 +22,9 @@ from pathlib import Path
 import httpx
 import pytest
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 
 from plandeploy.accounts.models import User
+from plandeploy.accounts.tokens import issue_token
 from plandeploy.jobs.tests.scratch_support import scratch_plan
 from plandeploy.runs import services
 from plandeploy.runs.models import (
@@ -106,9 +106,9 @@ class WebUser:
 
     def __init__(self, base_url: str) -> None:
         self.user = User.objects.create(username=f"u{os.urandom(4).hex()}")
-        token = Token.objects.create(user=self.user)
+        token = issue_token(self.user)
         self.http = httpx.Client(base_url=base_url, timeout=30,
-                                 headers={"Authorization": f"Token {token.key}"})
+                                 headers={"Authorization": f"Token {token}"})
         connected = self.http.post("/api/orgs/connect/", json={"name": "Org"})
         assert connected.status_code == 201, connected.text
 
@@ -192,8 +192,12 @@ def test_several_hosts_share_one_database_and_only_the_documented_directory(tmp_
                                    {**step_data("2", WAIT, seconds=0.1), "is_required": False}],
                             preflight_checks=[])
         workers.stop(two)
-        created = httpx.post(f"{base_url}/api/plans/{plan.hashid}/scratch_org/",
-                             json={"email": "admin@example.com"}, timeout=30)
+        with httpx.Client(base_url=base_url, timeout=30) as visitor:
+            # An anonymous write carries the CSRF cookie's token, as the page's script does.
+            assert visitor.get("/api/ui/bootstrap/").status_code == 200
+            created = visitor.post(f"/api/plans/{plan.hashid}/scratch_org/",
+                                   json={"email": "admin@example.com"},
+                                   headers={"X-CSRFToken": visitor.cookies["csrftoken"]})
         assert created.status_code == 202, created.text
         org = wait_until(lambda: (o := ScratchOrg.objects.get(uuid=created.json()["uuid"]))
                          .status == "complete" and o, timeout=60, message="the scratch org")

@@ -77,6 +77,7 @@ def admin(ok: int) -> dict[str, int]:
 PUBLIC_READ = everyone(200)
 EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("schema", "GET"): PUBLIC_READ,
+    ("api-docs", "GET"): PUBLIC_READ,
     ("ui-bootstrap", "GET"): PUBLIC_READ,
     ("user", "GET"): signed_in_only(200),
     ("productcategory-list", "GET"): PUBLIC_READ,

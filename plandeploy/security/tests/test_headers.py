@@ -45,13 +45,15 @@ def test_check_deploy_is_clean_with_the_tls_switch_and_not_without():
         assert warning in plain.stdout + plain.stderr
 
 
-def test_the_tls_switch_turns_on_hsts_secure_cookies_and_the_redirect():
+def test_the_tls_switch_turns_on_hsts_and_secure_cookies_and_the_redirect_on_request():
     script = ("import django, json; django.setup(); from django.conf import settings as s; "
               "print(json.dumps([s.SECURE_HSTS_SECONDS, s.SESSION_COOKIE_SECURE, "
               "s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_HTTPONLY, "
               "s.SESSION_COOKIE_SAMESITE]))")
-    shown = _run("-c", script, SECURE_DEPLOYMENT="true",
-                 DJANGO_SETTINGS_MODULE="plandeploy.settings")
-    assert shown.returncode == 0, shown.stderr
-    assert json.loads(shown.stdout.strip().splitlines()[-1]) == [
-        31536000, True, True, True, True, "Lax"]
+    # The redirect stays off unless asked for: a proxy that ends TLS usually redirects itself.
+    for redirect in ("false", "true"):
+        shown = _run("-c", script, SECURE_DEPLOYMENT="true", SECURE_SSL_REDIRECT=redirect,
+                     DJANGO_SETTINGS_MODULE="plandeploy.settings")
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout.strip().splitlines()[-1]) == [
+            31536000, True, True, redirect == "true", True, "Lax"]
