@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.db import connection
 
 from plandeploy import queue
+from plandeploy.schedules import DEFAULT_SCHEDULES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,6 +30,13 @@ FAST_WORKER_TIMINGS = {
     "WORKER_HEARTBEAT_SECONDS": "1",
     "STALLED_WORKER_SECONDS": "3",
 }
+
+
+def only_schedule(name: str, cron: str = "* * * * * */2") -> str:
+    """A CRON_SCHEDULE value that runs only the named schedule, every two seconds by default,
+    so a worker test sees that job's ticks fast and no other scheduled job interferes."""
+    return json.dumps({schedule: (cron if schedule == name else None)
+                       for schedule in DEFAULT_SCHEDULES})
 
 
 def test_database_url() -> str:

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 from django.db import connection
 
-from plandeploy.testing.processes import wait_until, worker_process
+from plandeploy.testing.processes import only_schedule, wait_until, worker_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Only fail_stalled_jobs stays scheduled, every two seconds, so ticks come fast.
-FAST_SCHEDULE = json.dumps({
-    "fail_stalled_jobs": "* * * * * */2",
-    "cleanup_user_data": None,
-    "expire_preflight_results": None,
-    "calculate_average_plan_runtimes": None,
-    "enqueue_jobs": None,
-    "expire_scratch_orgs": None,
-})
+FAST_SCHEDULE = only_schedule("fail_stalled_jobs")
 
 
 @pytest.fixture

@@ -10,21 +10,20 @@ from plandeploy.runs.tests.factories import org_id
 SECOND = timedelta(seconds=1)
 
 
-def job(plan, **fields) -> Job:
-    """A job with any timestamps (auto_now_add ones are set after the insert)."""
+def _aged(model, plan, fields: dict):
     created_at = fields.pop("created_at", None)
-    row = Job.objects.create(plan=plan, org_id=fields.pop("org_id", org_id()), **fields)
+    row = model.objects.create(plan=plan, org_id=fields.pop("org_id", org_id()), **fields)
     if created_at is not None:
-        Job.objects.filter(pk=row.pk).update(created_at=created_at)
-    return Job.objects.get(pk=row.pk)
+        model.objects.filter(pk=row.pk).update(created_at=created_at)
+    return model.objects.get(pk=row.pk)
+
+
+def job(plan, **fields) -> Job:
+    return _aged(Job, plan, fields)
 
 
 def preflight(plan, **fields) -> PreflightResult:
-    created_at = fields.pop("created_at", None)
-    row = PreflightResult.objects.create(plan=plan, org_id=fields.pop("org_id", org_id()), **fields)
-    if created_at is not None:
-        PreflightResult.objects.filter(pk=row.pk).update(created_at=created_at)
-    return PreflightResult.objects.get(pk=row.pk)
+    return _aged(PreflightResult, plan, fields)
 
 
 def completed(plan, durations: list[int], now, **fields) -> None:

@@ -12,19 +12,17 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from plandeploy import taskdefs
 from plandeploy.accounts.models import FullOrgType, OrgConnection, OrgType, User
-from plandeploy.catalog.models import Plan
 from plandeploy.jobs.tests.maintenance_rows import SECOND, job, preflight
 from plandeploy.maintenance import users
 from plandeploy.maintenance.services import (
     run_cleanup_user_data,
 )
 from plandeploy.runs.models import Job, PreflightResult, Status
-from plandeploy.runs.tests.factories import org_id, publish_plan
+from plandeploy.runs.tests.factories import org_id
 
 pytestmark = pytest.mark.django_db
 
@@ -35,15 +33,6 @@ EXCEPTION_RETENTION = timedelta(days=settings.EXCEPTION_RETENTION_DAYS)
 API_TOKEN_LIFETIME = timedelta(days=settings.API_TOKEN_EXPIRE_AFTER_DAYS)
 PREFLIGHT_LIFETIME = timedelta(minutes=settings.PREFLIGHT_LIFETIME_MINUTES)
 
-
-@pytest.fixture
-def now():
-    return timezone.now()
-
-
-@pytest.fixture
-def plan() -> Plan:
-    return publish_plan(steps=[], preflight_checks=[])
 
 
 def user_with_token(now, *, staff=False, token_age=timedelta(0), last_login=None,

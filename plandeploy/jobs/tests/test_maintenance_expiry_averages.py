@@ -12,7 +12,6 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
 
 from plandeploy.catalog.models import Plan
 from plandeploy.jobs.tests.maintenance_rows import SECOND, completed, job, preflight
@@ -28,15 +27,6 @@ pytestmark = pytest.mark.django_db
 
 PREFLIGHT_LIFETIME = timedelta(minutes=settings.PREFLIGHT_LIFETIME_MINUTES)
 
-
-@pytest.fixture
-def now():
-    return timezone.now()
-
-
-@pytest.fixture
-def plan() -> Plan:
-    return publish_plan(steps=[], preflight_checks=[])
 
 
 # -- expire_preflight_results ----------------------------------------------------------

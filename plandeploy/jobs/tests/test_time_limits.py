@@ -3,7 +3,6 @@ processes): a maintenance job blocked on a row lock, a plan run whose checkout h
 
 from __future__ import annotations
 
-import json
 import socket
 from datetime import timedelta
 
@@ -24,19 +23,12 @@ from plandeploy.runs.tests.factories import (
     step_data,
 )
 from plandeploy.testing import processes
-from plandeploy.testing.processes import wait_until, worker_process
+from plandeploy.testing.processes import only_schedule, wait_until, worker_process
 from plandeploy.tests.queue_rows import count_jobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CLEANUP_EVERY_TWO_SECONDS = json.dumps({
-    "cleanup_user_data": "* * * * * */2",
-    "fail_stalled_jobs": None,
-    "expire_preflight_results": None,
-    "calculate_average_plan_runtimes": None,
-    "enqueue_jobs": None,
-    "expire_scratch_orgs": None,
-})
+CLEANUP_EVERY_TWO_SECONDS = only_schedule("cleanup_user_data")
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 
 import pytest
@@ -14,21 +13,19 @@ from plandeploy.queue.worker import worker_pools
 from plandeploy.runs import services
 from plandeploy.runs.models import Job, Status
 from plandeploy.runs.tests.factories import clear_queue, local_user, publish_plan, step_data
-from plandeploy.testing.processes import FAST_WORKER_TIMINGS, wait_until, worker_process
+from plandeploy.testing.processes import (
+    FAST_WORKER_TIMINGS,
+    only_schedule,
+    wait_until,
+    worker_process,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WAIT = "tasks.wait.Wait"
 INSTALLS = 4
 # Only the dead-worker sweep is scheduled, every two seconds: its ticks show it still runs.
-SWEEP_EVERY_TWO_SECONDS = json.dumps({
-    "fail_stalled_jobs": "* * * * * */2",
-    "cleanup_user_data": None,
-    "expire_preflight_results": None,
-    "calculate_average_plan_runtimes": None,
-    "enqueue_jobs": None,
-    "expire_scratch_orgs": None,
-})
+SWEEP_EVERY_TWO_SECONDS = only_schedule("fail_stalled_jobs")
 
 
 @pytest.fixture(autouse=True)

@@ -65,13 +65,19 @@ def job_page(request: HttpRequest, product: str, version: str, plan: str,
     })
 
 
+def _job_to_change(request: HttpRequest, job: str):
+    """The job, for whoever may change it; anyone else learns nothing (404, as for a stranger)."""
+    row = _job(request, job)
+    if not _may_change(request, row):
+        raise Http404
+    return row
+
+
 @require_POST
 def cancel(request: HttpRequest, product: str, version: str, plan: str,
            job: str) -> HttpResponse:
     """Ask for the run to stop; the page shows `canceled` once the worker has stopped it."""
-    row = _job(request, job)
-    if not _may_change(request, row):
-        raise Http404
+    row = _job_to_change(request, job)
     services.request_cancel_job(row)
     return redirect(lookups.plan_url(row.plan, "job", job=row.hashid))
 
@@ -80,9 +86,7 @@ def cancel(request: HttpRequest, product: str, version: str, plan: str,
 def share(request: HttpRequest, product: str, version: str, plan: str,
           job: str) -> HttpResponse:
     """Make the job readable by anyone with its link, or private again."""
-    row = _job(request, job)
-    if not _may_change(request, row):
-        raise Http404
+    row = _job_to_change(request, job)
     services.set_job_public(row, request.POST.get("is_public") == "yes")
     return redirect(lookups.plan_url(row.plan, "job", job=row.hashid))
 
