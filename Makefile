@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint up clean lock fuzz
+.PHONY: setup demo test lint up clean lock fuzz messages
 
 # Every install takes its versions from constraints.txt, so CI and developers test the same set.
 $(STAMP): pyproject.toml constraints.txt
@@ -37,6 +37,14 @@ fuzz: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+
+# The pages' texts: refresh every catalogue's entries from the code, then compile the .mo
+# files (needs GNU gettext). Translate the new entries in the .po files and run it again.
+messages: setup
+	cd plandeploy/web && DJANGO_SETTINGS_MODULE=plandeploy.settings ../../$(BIN)/python -m django \
+		makemessages -a --no-location --no-wrap --no-obsolete -e html,py -i 'tests/*'
+	cd plandeploy/web && DJANGO_SETTINGS_MODULE=plandeploy.settings ../../$(BIN)/python -m django \
+		compilemessages
 
 up: setup
 	$(BIN)/plandeploy up
