@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils import translation
 
 from plandeploy.api.serializers.fields import tr
 from plandeploy.catalog.models import SiteProfile
@@ -24,6 +25,17 @@ def _running_job(org_id: str | None) -> dict | None:
             "title": tr(job.plan, "title"), "id": job.hashid}
 
 
+def _languages() -> list[tuple[str, str]]:
+    """Each language in its own name, so its readers find it whatever language the page is in."""
+    choices = []
+    for code, name in settings.LANGUAGES:
+        try:
+            choices.append((code, translation.get_language_info(code)["name_local"]))
+        except KeyError:  # a code Django has no data for keeps the name settings gave it
+            choices.append((code, name))
+    return choices
+
+
 def site(request: HttpRequest) -> dict:
     profile = SiteProfile.objects.prefetch_related("translations").first()
     user = request.user
@@ -37,5 +49,5 @@ def site(request: HttpRequest) -> dict:
         "site_copyright": tr(profile, "copyright_notice"),
         "connection_lost": connection_lost,
         "running_job": _running_job(user.org_id if user.is_authenticated else None),
-        "languages": settings.LANGUAGES,
+        "languages": _languages(),
     }

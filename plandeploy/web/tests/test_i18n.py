@@ -65,12 +65,15 @@ def test_the_server_error_page_is_translated_too():
 
 
 def _msgids(po_file: Path) -> set[str]:
-    """The msgids of a catalogue written with --no-wrap (one line each), the header left out."""
-    found = set()
+    """The msgids of a catalogue written with --no-wrap (one line each), the header left out;
+    one with a context is keyed as gettext keys it: context, EOT, msgid."""
+    found, context = set(), ""
     for line in po_file.read_text(encoding="utf-8").splitlines():
-        match = re.fullmatch(r'msgid (".*")', line)
-        if match and match.group(1) != '""':
-            found.add(ast.literal_eval(match.group(1)))
+        if match := re.fullmatch(r'msgctxt (".*")', line):
+            context = ast.literal_eval(match.group(1)) + "\x04"
+        elif (match := re.fullmatch(r'msgid (".*")', line)) and match.group(1) != '""':
+            found.add(context + ast.literal_eval(match.group(1)))
+            context = ""
     return found
 
 

@@ -174,7 +174,7 @@ def test_unknown_page_is_html_but_unknown_api_path_stays_json():
 def test_language_follows_accept_language():
     page = Client().get("/", HTTP_ACCEPT_LANGUAGE="fr")
     assert '<html lang="fr">' in text(page)
-    assert '<option value="fr" selected>' in text(page)
+    assert '<option value="fr" lang="fr" selected>français</option>' in text(page)
 
 
 def test_server_error_page_is_html_for_pages_and_json_for_the_api():
