@@ -132,6 +132,15 @@ def install_gate(plan: Plan, user, org_id: str | None, preflight: PreflightResul
     return InstallGate()
 
 
+def warnings_to_accept(preflight: PreflightResult | None) -> list[Message]:
+    """A valid preflight's warnings, on steps or the plan: installing anyway is the user's
+    explicit choice, as is the agreement."""
+    if preflight is None or not preflight.is_valid or preflight.status != Status.COMPLETE:
+        return []
+    return [message for entries in (preflight.results or {}).values()
+            for message in _messages(entries) if message.status == "warn"]
+
+
 def plan_texts(plan: Plan) -> dict[str, str]:
     """The plan's markdown texts as safe HTML (raw HTML in the source is escaped)."""
     product = plan.version.product

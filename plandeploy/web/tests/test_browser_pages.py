@@ -1,5 +1,5 @@
-"""In Chromium: the language switcher, the 403 and 500 pages, polling without a socket, the log
-shown on demand and the copy-link button."""
+"""In Chromium: the language switcher, the 403 and 500 pages, closed and restricted pages,
+polling without a socket, the log shown on demand and the copy-link button."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from django.template.loader import render_to_string
 from playwright.sync_api import expect
 
 from plandeploy.accounts.services import connect_local_org
+from plandeploy.catalog.models import AllowedList, ProductSlug, Version
+from plandeploy.catalog.tests import factories
 from plandeploy.runs.models import Job
 from plandeploy.web import lookups
 from plandeploy.web.tests.browser import LIVE_TIMEOUT_MS, check_page, make_user, sign_in
@@ -109,3 +111,23 @@ def test_a_steps_log_opens_on_demand_and_the_link_copies(new_page):
     expect(page.get_by_role("button", name="Copied")).to_be_visible()
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied.endswith(lookups.plan_url(plan, "job", job=job.hashid))
+
+
+def test_closed_install_old_version_and_restricted_pages_pass_axe_and_keyboard(new_page):
+    plan = sample_plan()
+    restriction = AllowedList.objects.create(
+        title="Partners", description="Ask **your partner manager** for access.")
+    restricted = factories.product(title="Partner tools", visible_to=restriction)
+    factories.version(restricted)
+    ProductSlug.objects.create(parent=restricted, slug=f"partner-{restricted.pk}")
+    Version.objects.create(product=plan.version.product, label="9.9", commit_ish="")
+    page = new_page()
+    page.goto(lookups.plan_url(plan))
+    # Anonymous: the install waits for a sign-in, and the reason links to the sign-in page.
+    expect(page.get_by_role("button", name="Install", exact=True)).to_be_disabled()
+    expect(page.locator("#install-reason").get_by_role("link", name="Sign in")).to_be_visible()
+    expect(page.get_by_text("This plan belongs to an old version")).to_be_visible()
+    check_page(page, "plan-install-closed-old-version")
+    page.goto(f"/products/partner-{restricted.pk}/")
+    expect(page.get_by_text("Ask your partner manager for access.")).to_be_visible()
+    check_page(page, "product-restricted")

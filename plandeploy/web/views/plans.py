@@ -64,6 +64,7 @@ def plan_page(request: HttpRequest, product: str, version: str, plan: str) -> Ht
         "plan_messages": presenters.plan_messages(preflight),
         "preflight": preflight,
         "preflight_expires_at": presenters.preflight_expires_at(preflight),
+        "warnings_to_accept": presenters.warnings_to_accept(preflight),
         "org_id": org.org_id,
         "gate": presenters.install_gate(row, user, org.org_id, preflight, running_url,
                                         request.path),
@@ -107,12 +108,16 @@ def preflight(request: HttpRequest, product: str, version: str, plan: str) -> Ht
 def install(request: HttpRequest, product: str, version: str, plan: str) -> HttpResponse:
     """Start the installation of the ticked steps; the job page follows it."""
     row = lookups.plan_by_path(product, version, plan)
-    if presenters.plan_texts(row)["agreement"] and request.POST.get("accept") != "yes":
-        messages.error(request, _("Please accept the agreement to install."))
-        return redirect(lookups.plan_url(row))
+    org = lookups.caller_org(request, row)
+    if request.POST.get("accept") != "yes":
+        if presenters.plan_texts(row)["agreement"]:
+            messages.error(request, _("Please accept the agreement to install."))
+            return redirect(lookups.plan_url(row))
+        if presenters.warnings_to_accept(_latest_preflight(row, org.org_id)):
+            messages.error(request, _("Please confirm that you install despite the warnings."))
+            return redirect(lookups.plan_url(row))
     chosen = set(request.POST.getlist("steps"))
     steps = [step for step in row.steps.all() if step.hashid in chosen]
-    org = lookups.caller_org(request, row)
     try:
         job = services.request_job(
             plan=row, steps=steps, user=request.user, scratch_org=org.scratch_org,
