@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from plandeploy.api.serializers.fields import tr
 from plandeploy.catalog.markdown import render
@@ -162,6 +163,18 @@ class JobStepRow:
     state: str  # waiting, running, ok, error, skipped, canceled
     message: str
     logs: str
+
+
+def state_labels() -> dict[str, str]:
+    """What each job or step state reads as, in the current language (the CSS classes and the
+    page's script keep the states' own names)."""
+    return {
+        "started": pgettext("state", "started"), "complete": pgettext("state", "complete"),
+        "failed": pgettext("state", "failed"), "canceled": pgettext("state", "canceled"),
+        "waiting": pgettext("state", "waiting"), "running": pgettext("state", "running"),
+        "ok": pgettext("state", "ok"), "error": pgettext("state", "error"),
+        "warn": pgettext("state", "warning"), "skipped": pgettext("state", "skipped"),
+    }
 
 
 def step_state(job_status: str, selected: bool, entry: dict | None) -> str:

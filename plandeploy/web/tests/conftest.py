@@ -42,7 +42,7 @@ def new_page(chromium, site):
     contexts = []
 
     def open_page(**options):
-        context = chromium.new_context(base_url=site, locale="en-US", **options)
+        context = chromium.new_context(base_url=site, **{"locale": "en-US", **options})
         context.set_default_timeout(15_000)
         contexts.append(context)
         return context.new_page()

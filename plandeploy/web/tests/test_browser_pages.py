@@ -131,3 +131,24 @@ def test_closed_install_old_version_and_restricted_pages_pass_axe_and_keyboard(n
     page.goto(f"/products/partner-{restricted.pk}/")
     expect(page.get_by_text("Ask your partner manager for access.")).to_be_visible()
     check_page(page, "product-restricted")
+
+
+def test_a_spanish_visitor_watches_the_steps_turn_ok_in_spanish(new_page):
+    plan = sample_plan(steps=wait_steps(1))
+    user, password = make_user()
+    connect_local_org(user, None)
+    page = new_page(locale="es-ES")
+    page.goto("/accounts/login/")
+    page.get_by_label("Nombre de usuario").fill(user.username)
+    page.get_by_label("Contraseña").fill(password)
+    page.get_by_role("button", name="Iniciar sesión").click()
+    expect(page.get_by_role("heading", name="Productos", level=1)).to_be_visible()
+    page.goto(lookups.plan_url(plan))
+    page.get_by_label(re.compile("He leído y acepto")).check()
+    page.get_by_role("button", name="Instalar", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/jobs/[A-Za-z0-9]+/$"))
+    page.evaluate("window.__sameDocument = true")
+    expect(page.locator("#job-status")).to_have_text("completada", timeout=LIVE_TIMEOUT_MS)
+    expect(page.locator("li.job-step [data-role=state]")).to_have_text(["correcto", "correcto"])
+    assert page.evaluate("window.__sameDocument") is True
+    check_page(page, "job-es")

@@ -104,3 +104,26 @@ def test_the_committed_catalogue_is_compiled_from_its_source(tmp_path):
     subprocess.run(["msgfmt", "--check", "-o", str(compiled), str(CATALOGUE / "django.po")],
                    check=True, capture_output=True)
     assert _compiled(CATALOGUE / "django.mo") == _compiled(compiled)
+
+
+def test_job_and_step_states_read_in_spanish():
+    from plandeploy.runs.models import Job, Status
+    from plandeploy.runs.tests.factories import local_user
+
+    plan = sample_plan()
+    user = local_user()
+    step = plan.steps.first()
+    job = Job.objects.create(user=user, plan=plan, org_id=user.org_id, status=Status.COMPLETE,
+                             results={step.hashid: [{"status": "ok"}]})
+    job.steps.set([step])
+    client = Client()
+    client.force_login(user)
+    page = text(client.get(lookups.plan_url(plan, "job", job=job.hashid),
+                           HTTP_ACCEPT_LANGUAGE="es"))
+    assert 'id="job-status" role="status">completada</span>' in page
+    assert '<span class="step-state" data-role="state">correcto</span>' in page
+    assert '<span class="step-state" data-role="state">omitido</span>' in page
+    # The labels the page's script shows live updates with.
+    assert '<script id="state-labels" type="application/json">' in page
+    listing = text(client.get("/my-installations/", HTTP_ACCEPT_LANGUAGE="es"))
+    assert ">completada</span>" in listing

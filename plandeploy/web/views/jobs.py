@@ -62,6 +62,7 @@ def job_page(request: HttpRequest, product: str, version: str, plan: str,
         "elapsed": duration_seconds(row),
         "average": row.plan.calculated_average_duration,
         "share_url": request.build_absolute_uri(),
+        "state_labels": presenters.state_labels(),
     })
 
 

@@ -29,6 +29,16 @@
 
   function isFinal(status) { return FINAL.indexOf(status) !== -1; }
 
+  /* A state as the page's language reads it (the server's labels, in the page). */
+  var labels = null;
+  function label(state) {
+    if (labels === null) {
+      var source = document.getElementById("state-labels");
+      try { labels = source ? JSON.parse(source.textContent) : {}; } catch (error) { labels = {}; }
+    }
+    return labels[state] || state;
+  }
+
   /* The same rule as plandeploy/web/presenters.py step_state. */
   function stepState(jobStatus, selected, entry) {
     if (!selected) { return "skipped"; }
@@ -41,7 +51,7 @@
 
   function applyJob(root, data) {
     var status = root.querySelector("#job-status");
-    status.textContent = data.status;
+    status.textContent = label(data.status);
     status.className = "status-badge status-" + data.status;
     var selected = {};
     (data.steps || []).forEach(function (id) { selected[id] = true; });
@@ -52,7 +62,7 @@
       var entry = (entries && entries.length && typeof entries[0] === "object") ? entries[0] : null;
       var state = stepState(data.status, !!selected[id], entry);
       item.className = "job-step state-" + state;
-      item.querySelector("[data-role=state]").textContent = state;
+      item.querySelector("[data-role=state]").textContent = label(state);
       var message = item.querySelector("[data-role=message]");
       message.textContent = entry && entry.message ? decode(entry.message) : "";
       message.hidden = !(entry && entry.message);
