@@ -1,18 +1,23 @@
-"""In Chromium against a stand-in socket: subscribe, re-subscribe after a drop, read on events.
+"""In Chromium: subscribe, re-subscribe after a drop, read on events, follow the user's events.
 
-The real /ws/notifications/ server has tests of its own; here Playwright plays the server so
-that the page's side of the protocol is checked whatever the socket does.
+The real /ws/notifications/ server has tests of its own; here Playwright mostly plays the
+server so that the page's side of the protocol is checked whatever the socket does; the
+token-expiry test goes through the real socket end to end.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
+from django.conf import settings
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from plandeploy.accounts.services import connect_local_org
+from plandeploy.maintenance.users import expire_org_tokens
 from plandeploy.runs.models import Job, Status
 from plandeploy.testing.processes import wait_until
 from plandeploy.web import lookups
@@ -81,3 +86,20 @@ def _wait_in_page(page, condition, timeout_ms: int = LIVE_TIMEOUT_MS) -> None:
         assert waited < timeout_ms, "timed out waiting in the page"
         page.wait_for_timeout(100)
         waited += 100
+
+
+def test_an_expired_token_turns_any_open_page_to_the_lost_connection_banner(new_page):
+    """Through the real socket: the token expiry job's USER_TOKEN_INVALID reaches the page."""
+    sample_plan()
+    user, password = make_user()
+    connect_local_org(user, None)
+    page = new_page()
+    sign_in(page, user, password)
+    page.get_by_role("link", name="My installations").click()
+    banner = page.get_by_text("The connection to your org has been lost.")
+    expect(banner).to_have_count(0)
+    page.wait_for_function("() => window.plandeployLive && window.plandeployLive.subscribed")
+    later = timezone.now() + timedelta(minutes=settings.TOKEN_LIFETIME_MINUTES + 1)
+    assert user.pk in expire_org_tokens(later)
+    expect(banner).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    expect(page.get_by_role("button", name="Reconnect org")).to_be_visible()

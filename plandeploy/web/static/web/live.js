@@ -183,6 +183,7 @@
     this.userId = userId;
     this.delay = 1000;
     this.socket = null;
+    this.subscribed = false;  // every subscription of the current socket confirmed
   }
 
   Live.prototype.subscriptions = function () {
@@ -219,6 +220,7 @@
       if (message.ok) {
         confirmed += 1;
         if (confirmed >= self.subscriptions().length) {
+          self.subscribed = true;
           // Subscribed: events take over from polling, after one read to catch up on
           // whatever changed while the socket was down.
           self.followers.forEach(function (f) { f.stopPolling(); f.refresh(); });
@@ -241,6 +243,7 @@
     };
     socket.onclose = function () {
       self.socket = null;
+      self.subscribed = false;
       if (!self.followers.some(function (f) { return !f.done; }) && !self.userId) { return; }
       self.pollAll();
       window.setTimeout(function () { self.connect(); }, self.delay);
