@@ -103,3 +103,23 @@ def test_an_expired_token_turns_any_open_page_to_the_lost_connection_banner(new_
     assert user.pk in expire_org_tokens(later)
     expect(banner).to_be_visible(timeout=LIVE_TIMEOUT_MS)
     expect(page.get_by_role("button", name="Reconnect org")).to_be_visible()
+
+
+def test_a_token_expired_while_the_socket_was_down_shows_after_the_reconnect(new_page):
+    sample_plan()
+    user, password = make_user()
+    connect_local_org(user, None)
+    page = new_page()
+    socket = StandInSocket()
+    page.context.route_web_socket(re.compile(r".*/ws/notifications/$"), socket)
+    sign_in(page, user, password)
+    page.get_by_role("link", name="My installations").click()
+    banner = page.get_by_text("The connection to your org has been lost.")
+    _wait_in_page(page, lambda: socket.sockets and page.evaluate(
+        "() => !!(window.plandeployLive && window.plandeployLive.subscribed)"))
+    expect(banner).to_have_count(0)
+    socket.sockets[-1].close()
+    # Meanwhile the token expires; the stand-in socket never says so.
+    later = timezone.now() + timedelta(minutes=settings.TOKEN_LIFETIME_MINUTES + 1)
+    assert user.pk in expire_org_tokens(later)
+    expect(banner).to_be_visible(timeout=LIVE_TIMEOUT_MS)

@@ -184,6 +184,7 @@
     this.delay = 1000;
     this.socket = null;
     this.subscribed = false;  // every subscription of the current socket confirmed
+    this.reconnected = false;  // true from the second socket on
   }
 
   Live.prototype.subscriptions = function () {
@@ -191,6 +192,21 @@
       .map(function (f) { return f.subscription(); });
     if (this.userId) { list.push({ model: "user", id: this.userId }); }
     return list;
+  };
+
+  /* After a reconnect: a USER_TOKEN_INVALID sent while the socket was down has been missed,
+     so compare the org connection the page shows with the user's as it is now. */
+  Live.prototype.checkConnection = function () {
+    var shown = document.body.getAttribute("data-org-connection");
+    if (!shown) { return; }
+    fetch("/api/user/", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (user) {
+        if (user && (user.valid_token_for ? "ok" : "lost") !== shown) {
+          window.location.reload();
+        }
+      })
+      .catch(function () { /* the next reconnect checks again */ });
   };
 
   Live.prototype.pollAll = function () {
@@ -224,6 +240,8 @@
           // Subscribed: events take over from polling, after one read to catch up on
           // whatever changed while the socket was down.
           self.followers.forEach(function (f) { f.stopPolling(); f.refresh(); });
+          if (self.reconnected) { self.checkConnection(); }
+          self.reconnected = true;
         }
         return;
       }
