@@ -64,6 +64,14 @@ def test_the_server_error_page_is_translated_too():
     assert "Algo salió mal" in page.content.decode() and 'lang="es"' in page.content.decode()
 
 
+@pytest.fixture
+def gettext_tools():
+    missing = [tool for tool in ("msgfmt", "xgettext") if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(f"{missing} not found: install GNU gettext (`apt-get install gettext`; "
+                    ".ci/run does it when missing)")
+
+
 def _msgids(po_file: Path) -> set[str]:
     """The msgids of a catalogue written with --no-wrap (one line each), the header left out;
     one with a context is keyed as gettext keys it: context, EOT, msgid."""
@@ -82,7 +90,7 @@ def _compiled(mo_file: Path) -> dict:
         return dict(gettext.GNUTranslations(handle)._catalog)
 
 
-def test_every_page_string_has_a_spanish_translation(tmp_path):
+def test_every_page_string_has_a_spanish_translation(tmp_path, gettext_tools):
     """Extracts the strings from a copy of the web app's code as `make messages` does."""
     copy = tmp_path / "web"
     shutil.copytree(WEB, copy, ignore=shutil.ignore_patterns("tests", "__pycache__", "static"))
@@ -99,7 +107,7 @@ def test_every_page_string_has_a_spanish_translation(tmp_path):
     assert not untranslated, f"run `make messages` and translate: {untranslated}"
 
 
-def test_the_committed_catalogue_is_compiled_from_its_source(tmp_path):
+def test_the_committed_catalogue_is_compiled_from_its_source(tmp_path, gettext_tools):
     compiled = tmp_path / "django.mo"
     subprocess.run(["msgfmt", "--check", "-o", str(compiled), str(CATALOGUE / "django.po")],
                    check=True, capture_output=True)
