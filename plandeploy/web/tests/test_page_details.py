@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from plandeploy.api.tests.helpers import complete_preflight
-from plandeploy.catalog.models import ProductSlug, SiteProfile
+from plandeploy.catalog.models import ProductSlug, SiteProfile, Version
 from plandeploy.catalog.tests import factories
 from plandeploy.runs.models import Job, Status
 from plandeploy.runs.tests.factories import local_user
@@ -145,3 +145,22 @@ def test_product_page_lists_primary_then_secondary_then_additional_plans():
         factories.plan(version, title=title, tier=tier)
     page = text(Client().get("/products/tiered/"))
     assert page.index(">Main<") < page.index(">Second<") < page.index(">Extra<")
+
+
+def test_unlisted_versions_and_plans_stay_reachable_by_their_links():
+    plan = sample_plan()
+    product = plan.version.product
+    hidden_version = Version.objects.create(product=product, label="0.9-beta", commit_ish="",
+                                            is_listed=False)
+    hidden_plan = factories.plan(hidden_version, title="Beta install", slug="beta",
+                                 is_listed=False)
+    listed = text(Client().get(f"/products/{product.slug}/"))
+    assert "0.9-beta" not in listed and "Beta install" not in listed
+    version_page = Client().get(f"/products/{product.slug}/0.9-beta/")
+    assert version_page.status_code == 200 and "This is an old version" in text(version_page)
+    unlisted_plan = factories.plan(plan.version, title="Hidden extra", slug="hidden-extra",
+                                   is_listed=False, tier="additional")
+    assert "Hidden extra" not in text(Client().get(f"/products/{product.slug}/"))
+    for row in (hidden_plan, unlisted_plan):
+        page = Client().get(lookups.plan_url(row))
+        assert page.status_code == 200 and f"<h1>{row.title}</h1>" in text(page)
