@@ -174,7 +174,7 @@ LOGOUT_REDIRECT_URL = "/"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -219,6 +219,8 @@ LANGUAGES = [
 ]
 if LANGUAGE_CODE not in {code for code, _name in LANGUAGES}:
     LANGUAGES.insert(0, (LANGUAGE_CODE, _LANGUAGE_NAMES.get(LANGUAGE_CODE, LANGUAGE_CODE)))
+# Our catalogue before the apps': otherwise the admin's Spanish wins for words both translate.
+LOCALE_PATHS = [BASE_DIR / "web" / "locale"]
 PARLER_DEFAULT_LANGUAGE_CODE = LANGUAGE_CODE
 PARLER_LANGUAGES = {
     None: tuple({"code": code} for code, _name in LANGUAGES),

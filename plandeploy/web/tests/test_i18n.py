@@ -135,3 +135,10 @@ def test_job_and_step_states_read_in_spanish():
     assert '<script id="state-labels" type="application/json">' in page
     listing = text(client.get("/my-installations/", HTTP_ACCEPT_LANGUAGE="es"))
     assert ">completada</span>" in listing
+
+
+def test_our_catalogue_wins_over_the_admins_for_words_both_translate():
+    from django.utils import translation
+
+    with translation.override("es"):
+        assert translation.gettext("Created") == "Creada"  # the admin's says "Fecha de creación"
