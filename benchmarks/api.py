@@ -1,95 +1,83 @@
-"""Benchmark of the public API: GET /api/plans/<id>/ and POST /api/plans/<id>/preflight/.
+"""Benchmark of the HTTP side: the API's reads and writes and the pages, next to a bare view.
 
-A real `plandeploy web` subprocess (uvicorn, as `plandeploy web` runs it) serves a database
-this script prepares in its own state directory (embedded PostgreSQL). A second process
-on loopback generates the load: an asyncio + httpx closed loop with C connections, each
-run bounded by a duration and a request count. Every POST comes from its own user (an API
-token per user, each with a connected local org), because one org may run one preflight at
-a time; the preflights queue up (no worker runs), which is the cost the endpoint pays.
+A real `plandeploy web` subprocess, started exactly as `plandeploy web` starts (its default
+worker processes and threads), serves a database this script prepares in its own state
+directory (embedded PostgreSQL). The only difference is a settings module that adds one URL,
+a bare Django JSON view with no database work (benchmarks/bench_urls.py): measured on the same
+server in the same run, it is the reference row, and each endpoint's ratio to it is the figure
+that survives a busy machine.
 
-  .venv/bin/python benchmarks/api.py                       # 3 runs x 8 s per endpoint
-  .venv/bin/python benchmarks/api.py --runs 1 --seconds 3  # a quick look
+The load comes from `wrk` (Debian's: `apt-get install -y wrk`) on loopback, at 16 and 64
+connections. Every POST comes from its own user with its own connected org and API token (a
+Lua script hands each request the next one), because an org runs one job or preflight at a
+time; no worker runs, so the jobs and preflights wait in the queue, which is the cost the
+endpoints pay. Memory is the resident set of each web process after the runs.
 
-Prints req/s, p50 and p99 latency per run, then the medians of the runs.
+  .venv/bin/python benchmarks/api.py                        # 3 runs, 8 s per GET, 4 s per POST
+  .venv/bin/python benchmarks/api.py --runs 1 --seconds 3   # a quick look
+
+Prints each run's rows, then the medians of the runs with their ratio to the bare view and
+whether the targets hold: every GET at least half the bare view's req/s with p99 <= 25 ms at
+16 connections, the POSTs' p50 <= 10 ms, no errors.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
+import re
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("PLANDEPLOY_HOME", "/tmp/pd-bench-api")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
 from plandeploy.testing import lift_rate_limits  # noqa: E402
 
 lift_rate_limits()  # one loopback client is one address
-os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+CONNECTIONS = (16, 64)
+
+# Hands each request the next API token of its thread's share of the file, and sends the
+# body given in the environment: every POST comes from a user of its own.
+POST_SCRIPT = """
+local tokens = {}
+for line in io.lines(os.getenv("BENCH_TOKENS")) do tokens[#tokens + 1] = line end
+local body = os.getenv("BENCH_BODY")
+local stride = tonumber(os.getenv("BENCH_THREADS"))
+local count = 0
+offset = 0
+function setup(thread)
+  thread:set("offset", count)
+  count = count + 1
+end
+local sent = 0
+function request()
+  local token = tokens[offset + sent * stride + 1] or "exhausted"
+  sent = sent + 1
+  return wrk.format("POST", nil, {["Authorization"] = "Token " .. token,
+                                  ["Content-Type"] = "application/json"}, body)
+end
+"""
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
-
-
-# -- the load generator (runs in its own process) --------------------------------------------
-
-
-async def _load(url: str, method: str, tokens: list[str], concurrency: int, seconds: float,
-                max_requests: int) -> dict:
-    import httpx
-
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    token_iter = iter(tokens)
-    deadline = time.perf_counter() + seconds
-    sent = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-
-        async def worker() -> None:
-            nonlocal sent
-            while time.perf_counter() < deadline and sent < max_requests:
-                headers = {}
-                if tokens:
-                    token = next(token_iter, None)
-                    if token is None:
-                        return
-                    headers["Authorization"] = f"token {token}"
-                sent += 1
-                start = time.perf_counter()
-                response = await client.request(method, url, headers=headers)
-                latencies.append(time.perf_counter() - start)
-                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return {
-        "requests": len(latencies),
-        "elapsed": elapsed,
-        "rps": len(latencies) / elapsed if elapsed else 0.0,
-        "p50_ms": percentile(latencies, 0.50) * 1000,
-        "p99_ms": percentile(latencies, 0.99) * 1000,
-        "statuses": statuses,
-    }
-
-
-def load_main(args: argparse.Namespace) -> None:
-    tokens = Path(args.tokens).read_text().split() if args.tokens else []
-    result = asyncio.run(_load(args.url, args.method, tokens, args.concurrency, args.seconds,
-                               args.max_requests))
-    print(json.dumps(result))
+@dataclass
+class Endpoint:
+    name: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    method: str = "GET"
+    body: str = ""
 
 
 # -- set-up of the measured service -----------------------------------------------------------
@@ -101,19 +89,13 @@ def setup() -> None:
     bootstrap.start(progress=False)
 
 
-def prepare_plan():
-    from plandeploy.catalog.tests import factories
-
-    return factories.plan(steps=5, checks=True, calculated_average_duration=90)
-
-
 def make_users(count: int) -> list[str]:
-    """`count` users with a connected local org and an API token each; returns the keys."""
+    """`count` users with a connected org and an API token each; returns the keys."""
     from django.db import transaction
     from django.utils import timezone
     from rest_framework.authtoken.models import Token
 
-    from plandeploy.accounts.models import FullOrgType, OrgConnection, User
+    from plandeploy.accounts.models import FullOrgType, OrgConnection, OrgType, User
     from plandeploy.accounts.tokens import digest
 
     tag = secrets.token_hex(4)
@@ -124,8 +106,8 @@ def make_users(count: int) -> list[str]:
         )
         OrgConnection.objects.bulk_create(
             OrgConnection(user=user, org_id=f"00D{tag}{n:07d}", org_name="bench",
-                          full_org_type=FullOrgType.DEVELOPER, access_token="x",
-                          token_created_at=now)
+                          org_type=OrgType.LOCAL, full_org_type=FullOrgType.DEVELOPER,
+                          access_token="x", token_created_at=now)
             for n, user in enumerate(users)
         )
         keys = [secrets.token_hex(20) for _ in users]
@@ -136,15 +118,81 @@ def make_users(count: int) -> list[str]:
     return keys
 
 
+def prepare() -> tuple[list[Endpoint], list[Endpoint]]:
+    """The GET endpoints and the POST endpoints (their paths and bodies) of the run."""
+    import json
+
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from plandeploy.accounts.services import connect_local_org
+    from plandeploy.accounts.tokens import issue_token
+    from plandeploy.catalog.tests import factories
+    from plandeploy.runs.models import Job, Status
+    from plandeploy.web import lookups
+
+    # Six steps, as a typical product's plan has; the first carries a check, so the plan
+    # takes preflights. The plan runs are posted to a twin without checks (no preflight needed).
+    plan = factories.plan(steps=6, checks=True, calculated_average_duration=90)
+    runnable = factories.plan(plan.version, steps=6, calculated_average_duration=90)
+    for _ in range(4):  # a product list of a few products
+        factories.plan(steps=3)
+    owner = factories.user(connected=False)
+    connect_local_org(owner, "Benchmark org")
+    token = issue_token(owner)
+    steps = list(plan.steps.all())
+    job = Job.objects.create(
+        user=owner, plan=plan, org_id=owner.org_id, status=Status.COMPLETE,
+        results={step.hashid: [{"status": "ok", "logs": "line\n" * 40}] for step in steps},
+    )
+    job.steps.set(steps)
+    session = SessionStore()
+    session[SESSION_KEY] = str(owner.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = owner.get_session_auth_hash()
+    session.create()
+    cookie = {"Cookie": f"sessionid={session.session_key}"}
+    plan = type(plan).objects.get(pk=plan.pk)
+    plan_api = f"/api/plans/{plan.hashid}/"
+    gets = [
+        Endpoint("bare Django view", "/bench/bare"),
+        Endpoint("/healthz", "/healthz"),
+        Endpoint("GET /api/products/", "/api/products/"),
+        Endpoint("GET plan (anonymous)", plan_api),
+        Endpoint("GET plan (API token)", plan_api, {"Authorization": f"Token {token}"}),
+        Endpoint("GET plan (Accept-Language: es)", plan_api, {"Accept-Language": "es"}),
+        Endpoint("GET job (API token)", f"/api/jobs/{job.hashid}/",
+                 {"Authorization": f"Token {token}"}),
+        Endpoint("plan page (signed in)", lookups.plan_url(plan), cookie),
+        Endpoint("job page (signed in)", lookups.plan_url(plan, "job", job=job.hashid), cookie),
+    ]
+    body = json.dumps({"plan": runnable.hashid,
+                       "steps": [step.hashid for step in runnable.steps.all()]})
+    posts = [
+        Endpoint("POST /api/jobs/", "/api/jobs/", method="POST", body=body),
+        Endpoint("POST preflight", f"{plan_api}preflight/", method="POST", body="{}"),
+    ]
+    return gets, posts
+
+
 @contextmanager
-def web_server(port: int, workers: int):
+def web_server(port: int, workers: int | None):
     import httpx
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "plandeploy.cli", "web", "--port", str(port),
-         "--workers", str(workers)],
-        cwd=REPO_ROOT, env={**os.environ, "LOG_LEVEL": "WARNING"}, start_new_session=True,
-    )
+    command = [sys.executable, "-m", "plandeploy.cli", "web", "--port", str(port)]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    env = {
+        **os.environ,
+        "LOG_LEVEL": "WARNING",
+        "ACCESS_LOG": "false",
+        "DJANGO_SETTINGS_MODULE": "bench_settings",
+        "PYTHONPATH": os.pathsep.join([str(BENCH_DIR), str(REPO_ROOT)]),
+        # The posted runs wait in the queue (no worker runs): the queue-length guard would
+        # refuse them after a few.
+        "MAX_QUEUE_LENGTH": "100000000",
+    }
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -152,14 +200,14 @@ def web_server(port: int, workers: int):
             if process.poll() is not None:
                 raise RuntimeError("plandeploy web exited early")
             try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code in (200, 503):
+                if httpx.get(f"{base}/bench/bare", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError("plandeploy web did not answer")
             time.sleep(0.1)
-        yield base
+        yield base, process
     finally:
         process.terminate()
         try:
@@ -169,69 +217,141 @@ def web_server(port: int, workers: int):
             process.wait()
 
 
-def run_load(url: str, method: str, args: argparse.Namespace, tokens_file: str | None) -> dict:
-    command = [sys.executable, __file__, "--load", "--url", url, "--method", method,
-               "--concurrency", str(args.concurrency), "--seconds", str(args.seconds),
-               "--max-requests", str(args.max_requests)]
-    if tokens_file:
-        command += ["--tokens", tokens_file]
-    output = subprocess.run(command, capture_output=True, text=True, check=True,
-                            timeout=args.seconds + 120)
-    return json.loads(output.stdout.strip().splitlines()[-1])
+def web_memory(process: subprocess.Popen) -> list[float]:
+    """Resident MB of each process that serves requests (the workers, or the one process)."""
+    import psutil
+
+    parent = psutil.Process(process.pid)
+    serving = [child for child in parent.children(recursive=True)
+               if "spawn_main" in " ".join(child.cmdline())]
+    return [p.memory_info().rss / 2**20 for p in (serving or [parent])]
 
 
-def line(label: str, result: dict) -> str:
-    return (f"{label:<34} {result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.1f} ms  "
-            f"p99 {result['p99_ms']:7.1f} ms  (n={result['requests']}, "
-            f"statuses={result['statuses']})")
+# -- the load generator -----------------------------------------------------------------------
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()
+    return float(number) * _UNITS[unit]
+
+
+def wrk(base: str, endpoint: Endpoint, connections: int, seconds: float, threads: int,
+        tokens_file: Path | None = None, script: Path | None = None) -> dict:
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
+    for name, value in endpoint.headers.items():
+        command += ["-H", f"{name}: {value}"]
+    env = dict(os.environ)
+    if endpoint.method == "POST":
+        command += ["-s", str(script)]
+        env.update(BENCH_TOKENS=str(tokens_file), BENCH_BODY=endpoint.body,
+                   BENCH_THREADS=str(threads))
+    output = subprocess.run(
+        [*command, base + endpoint.path], capture_output=True, text=True, check=True,
+        timeout=seconds + 60, env=env,
+    ).stdout
+    percentiles = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)\s*$", output, re.MULTILINE))
+    if set(percentiles) != {"50", "99"}:
+        raise RuntimeError(f"cannot read wrk's output:\n{output}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                        output)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
+        "p50_ms": _ms(percentiles["50"]),
+        "p99_ms": _ms(percentiles["99"]),
+        "errors": (int(non_2xx.group(1)) if non_2xx else 0)
+                  + (sum(int(n) for n in sockets.groups()) if sockets else 0),
+    }
+
+
+def row(name: str, connections: int, result: dict, bare_rps: float | None = None) -> str:
+    ratio = f"{result['rps'] / bare_rps:5.2f}" if bare_rps else "    -"
+    return (f"| {name:<31} | {connections:>3} | {result['rps']:8.1f} | {result['p50_ms']:7.2f} "
+            f"| {result['p99_ms']:7.2f} | {ratio} | {result['errors']:>6} |")
+
+
+HEADER = (f"| {'endpoint':<31} | c   |    req/s | p50 ms  | p99 ms  | ratio | errors |\n"
+          f"|{'-' * 33}|-----|----------|---------|---------|-------|--------|")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
-    parser.add_argument("--method", default="GET", help=argparse.SUPPRESS)
-    parser.add_argument("--tokens", help=argparse.SUPPRESS)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--max-requests", type=int, default=20000)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--seconds", type=float, default=8.0, help="per GET endpoint")
+    parser.add_argument("--post-seconds", type=float, default=4.0, help="per POST endpoint")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="web worker processes (default: as `plandeploy web` chooses)")
     parser.add_argument("--port", type=int, default=18431)
+    parser.add_argument("--only", default="", help="comma-separated endpoint names to keep")
     args = parser.parse_args()
-    if args.load:
-        load_main(args)
-        return
-
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install -y wrk")
     setup()
-    plan = prepare_plan()
-    print(f"state dir {os.environ['PLANDEPLOY_HOME']}; plan {plan.hashid} (5 steps); "
-          f"{args.runs} runs x {args.seconds:g} s, {args.concurrency} connections, "
-          f"{args.workers} uvicorn worker(s), loader in a separate process; "
-          f"{os.cpu_count()} cores shared by server, database and loader")
-    results: dict[str, list[dict]] = {"GET": [], "POST": []}
-    # Enough users that every POST of a run is some org's first preflight.
-    per_run = int(args.seconds * 1500) + 100
-    with web_server(args.port, args.workers) as base:
-        plan_url = f"{base}/api/plans/{plan.hashid}/"
-        run_load(plan_url, "GET", argparse.Namespace(**{**vars(args), "seconds": 1.0}), None)
+    gets, posts = prepare()
+    if args.only:
+        keep = {name.strip() for name in args.only.split(",")}
+        gets = [e for e in gets if e.name in keep or e.name == "bare Django view"]
+        posts = [e for e in posts if e.name in keep]
+    script = Path(os.environ["PLANDEPLOY_HOME"]) / "bench-post.lua"
+    script.write_text(POST_SCRIPT)
+    results: dict[tuple[str, int], list[dict]] = {}
+    post_rps: dict[str, float] = {}
+    print(f"state dir {os.environ['PLANDEPLOY_HOME']}; {args.runs} runs; wrk -t{args.threads}, "
+          f"{args.seconds:g} s per GET, {args.post_seconds:g} s per POST; "
+          f"{os.cpu_count()} cores shared by server, database and wrk")
+    with web_server(args.port, args.workers) as (base, process):
+        for endpoint in gets:  # warm every process's caches and connections
+            wrk(base, endpoint, 16, 1, args.threads)
         for run in range(1, args.runs + 1):
-            get = run_load(plan_url, "GET", args, None)
-            results["GET"].append(get)
-            print(line(f"run {run}: GET  /api/plans/<id>/", get))
-            tokens_path = Path(os.environ["PLANDEPLOY_HOME"]) / f"bench-tokens-{run}.txt"
-            tokens_path.write_text("\n".join(make_users(min(per_run, args.max_requests))))
-            post = run_load(f"{plan_url}preflight/", "POST", args, str(tokens_path))
-            tokens_path.unlink()
-            results["POST"].append(post)
-            print(line(f"run {run}: POST /api/plans/<id>/preflight/", post))
-    print("medians of the runs:")
-    for method, label in (("GET", "GET  /api/plans/<id>/"),
-                          ("POST", "POST /api/plans/<id>/preflight/")):
-        runs = results[method]
-        print(f"  {label:<32} {statistics.median(r['rps'] for r in runs):8.1f} req/s  "
-              f"p50 {statistics.median(r['p50_ms'] for r in runs):7.1f} ms  "
-              f"p99 {statistics.median(r['p99_ms'] for r in runs):7.1f} ms")
+            print(f"run {run}:\n{HEADER}")
+            for connections in CONNECTIONS:
+                bare = None
+                for endpoint in gets:
+                    result = wrk(base, endpoint, connections, args.seconds, args.threads)
+                    bare = bare or result["rps"]
+                    results.setdefault((endpoint.name, connections), []).append(result)
+                    print(row(endpoint.name, connections, result, bare), flush=True)
+                for endpoint in posts:
+                    # Enough fresh users that no request reuses one (a reused one is refused).
+                    expected = post_rps.get(endpoint.name, 2000.0) * 1.5 + 200
+                    tokens_file = Path(os.environ["PLANDEPLOY_HOME"]) / "bench-tokens.txt"
+                    tokens_file.write_text(
+                        "\n".join(make_users(int(expected * args.post_seconds))))
+                    result = wrk(base, endpoint, connections, args.post_seconds, args.threads,
+                                 tokens_file, script)
+                    post_rps[endpoint.name] = max(post_rps.get(endpoint.name, 0), result["rps"])
+                    results.setdefault((endpoint.name, connections), []).append(result)
+                    print(row(endpoint.name, connections, result, bare), flush=True)
+        memory = web_memory(process)
+    print(f"\nmedians of {args.runs} run(s):\n{HEADER}")
+    failures = []
+    for connections in CONNECTIONS:
+        medians = {}
+        for endpoint in [*gets, *posts]:
+            runs = results[(endpoint.name, connections)]
+            medians[endpoint.name] = {key: statistics.median(r[key] for r in runs)
+                                      for key in ("rps", "p50_ms", "p99_ms")}
+            medians[endpoint.name]["errors"] = sum(r["errors"] for r in runs)
+        bare = medians["bare Django view"]["rps"]
+        for endpoint in [*gets, *posts]:
+            median = medians[endpoint.name]
+            print(row(endpoint.name, connections, median, bare))
+            if median["errors"]:
+                failures.append(f"{endpoint.name} at {connections}: {median['errors']} errors")
+            if connections != 16:
+                continue
+            if endpoint.method == "GET" and endpoint.name != "bare Django view":
+                if median["rps"] < 0.5 * bare:
+                    failures.append(f"{endpoint.name}: {median['rps'] / bare:.2f} x bare < 0.5")
+                if median["p99_ms"] > 25:
+                    failures.append(f"{endpoint.name}: p99 {median['p99_ms']:.1f} ms > 25 ms")
+            if endpoint.method == "POST" and median["p50_ms"] > 10:
+                failures.append(f"{endpoint.name}: p50 {median['p50_ms']:.1f} ms > 10 ms")
+    print(f"\nweb processes: {len(memory)}, resident memory "
+          + ", ".join(f"{mb:.0f} MB" for mb in memory))
+    print("targets: " + ("all hold" if not failures else "not held:\n  " + "\n  ".join(failures)))
 
 
 if __name__ == "__main__":
