@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import sys
+import tempfile
 
 from plandeploy import bootstrap, embedded_db
 from plandeploy.bootstrap import CommandError, home, prepare_database, say, setup_django
@@ -59,24 +61,41 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_web(args: argparse.Namespace) -> int:
     _check_port_free(args.host, args.port)
+    # Each of the server's request threads keeps its database connection: a new one per
+    # request (CONN_MAX_AGE=0) costs more than most of our views.
+    os.environ.setdefault("CONN_MAX_AGE", "300")
     setup_django()
     prepare_database(progress=False)
     bootstrap.check_shared_storage()
     import uvicorn
     from django.conf import settings
 
-    uvicorn.run(
-        "plandeploy.asgi:application",
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        lifespan="off",
-        log_level=os.environ.get("WEB_LOG_LEVEL", "warning"),
-        access_log=False,
-        # Only these proxies' X-Forwarded-For/-Proto are believed (client address, https).
-        proxy_headers=True,
-        forwarded_allow_ips=",".join(settings.TRUSTED_PROXIES),
-    )
+    from plandeploy.live.stats import STATS_DIR_VARIABLE
+
+    workers = _given_or(args.workers, settings.WEB_WORKERS) or os.cpu_count() or 1
+    # The worker processes keep their live-update counters here, so that /metrics, answered
+    # by any one of them, sums all of them (this server's only; removed when it stops).
+    stats_dir = tempfile.mkdtemp(prefix="plandeploy-web-stats-")
+    os.environ[STATS_DIR_VARIABLE] = stats_dir
+    try:
+        uvicorn.run(
+            "plandeploy.asgi:application",
+            host=args.host,
+            port=args.port,
+            workers=workers,
+            # httptools and uvloop (uvicorn's `standard` extras), named so that a missing
+            # one fails at start-up instead of silently serving at a fraction of the speed.
+            http="httptools",
+            loop="uvloop",
+            lifespan="off",
+            log_level=os.environ.get("WEB_LOG_LEVEL", "warning"),
+            access_log=False,
+            # Only these proxies' X-Forwarded-For/-Proto are believed (client address, https).
+            proxy_headers=True,
+            forwarded_allow_ips=",".join(settings.TRUSTED_PROXIES),
+        )
+    finally:
+        shutil.rmtree(stats_dir, ignore_errors=True)
     return 0
 
 
@@ -165,10 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default SHORT_WORKER_CONCURRENCY, 2)")
     up.set_defaults(handler=cmd_up)
 
-    web = commands.add_parser("web", help="the HTTP server (ASGI, uvicorn)")
+    web = commands.add_parser("web", help="the HTTP server (uvicorn: HTTP on request threads, "
+                                          "websockets on its event loop)")
     web.add_argument("--host", default=DEFAULT_HOST)
     web.add_argument("--port", type=int, default=DEFAULT_PORT)
-    web.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    web.add_argument("--workers", type=int, default=None,
+                     help="worker processes (default WEB_WORKERS; 0 means one per core)")
     web.set_defaults(handler=cmd_web)
 
     worker = commands.add_parser("worker", help="a queue worker (several may run on several hosts)")

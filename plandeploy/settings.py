@@ -197,6 +197,7 @@ if EMBEDDED_DATABASE:
     )
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must be a PostgreSQL URL (postgresql://...)")
+# `plandeploy web` and `worker` default it to 300: their threads keep their connections.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 # A kept connection that PostgreSQL dropped (a restart) is replaced before its next use;
 # without the check, the next job on each worker thread failed on it.
@@ -240,6 +241,13 @@ STATIC_ROOT = env.str("STATIC_ROOT", default="") or None
 # start-up: a pip-installed wheel then needs no collectstatic step before `plandeploy web`/`up`,
 # and nothing is written next to site-packages, which may be read-only.
 WHITENOISE_USE_FINDERS = True
+
+# The web server: worker processes (0: one per core) and each one's request threads. A
+# process serves WEB_THREADS requests at once and holds up to that many database connections.
+WEB_WORKERS = env.int("WEB_WORKERS", default=0)
+WEB_THREADS = env.int("WEB_THREADS", default=8)
+if WEB_WORKERS < 0 or WEB_THREADS < 1:
+    raise ImproperlyConfigured("WEB_WORKERS must be 0 or more and WEB_THREADS at least 1")
 
 # Request bodies above this size get a 413/400 JSON error before any work is done.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=1024 * 1024)
