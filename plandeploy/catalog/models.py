@@ -295,3 +295,21 @@ class Step(HashIdModel, TranslatableModel):
         self.step_num_key = step_num_sort_key(self.step_num)
         super().save(*args, **kwargs)
 
+
+
+class CatalogueVersion(models.Model):
+    """One row whose `version` changes in every transaction that changes the catalogue.
+
+    Database triggers on every catalogue table set it (migration 0004), so no code path that
+    writes the catalogue (admin API, admin site, translations, scheduled jobs, plain SQL) can
+    forget to. Each writing statement sets a new value from a sequence: a version never comes
+    back, not even after a reset (tables truncated). See catalog/cache.py.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    version = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="one_catalogue_version")
+        ]

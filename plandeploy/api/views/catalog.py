@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status, viewsets
 from rest_framework.decorators import action
@@ -11,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from plandeploy.api import sessions
+from plandeploy.api.cached import catalogue_response
 from plandeploy.api.serializers.catalog import (
     PlanSerializer,
     ProductCategorySerializer,
@@ -99,6 +101,21 @@ class ProductViewSet(HashIdLookupMixin, viewsets.ReadOnlyModelViewSet):
             products = products.filter(category_id=int(category))
         return products.order_by("category__order_key", "order_key", "pk")
 
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        # The page's links name this host and scheme: they are part of what is cached.
+        return catalogue_response(request, ("products", request.build_absolute_uri()),
+                                  lambda: super(ProductViewSet, self).list(request).data)
+
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        return catalogue_response(request, ("product", kwargs["pk"]),
+                                  lambda: self._data_or_none())
+
+    def _data_or_none(self) -> dict | None:
+        try:
+            return self.get_serializer(self.get_object()).data
+        except Http404:
+            return None
+
     @get_one_action("slug")
     def get_one(self, request: Request) -> Response:
         slug = request.query_params.get("slug", "")
@@ -140,11 +157,19 @@ class PlanViewSet(
         return plan_queryset().filter(is_listed=True).order_by("order_key", "pk")
 
     def retrieve(self, request: Request, *args, **kwargs) -> Response:
-        plan = self.get_object()
-        # The plan's page is the one place a shared `?scratch_org_id=` may bind: binding
-        # from any URL would let a crafted link plant someone else's org in a session.
-        sessions.bind_from_query(request, plan.pk)
-        return Response(self.get_serializer(plan).data)
+        response = catalogue_response(request, ("plan", kwargs["pk"]),
+                                      lambda: self._data_or_none())
+        if response.status_code == status.HTTP_200_OK:
+            # The plan's page is the one place a shared `?scratch_org_id=` may bind: binding
+            # from any URL would let a crafted link plant someone else's org in a session.
+            sessions.bind_from_query(request, decode(kwargs["pk"]))
+        return response
+
+    def _data_or_none(self) -> dict | None:
+        try:
+            return self.get_serializer(self.get_object()).data
+        except Http404:
+            return None
 
     @get_one_action("version", "slug")
     def get_one(self, request: Request) -> Response:
