@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
@@ -25,7 +26,16 @@ class ExpiringTokenAuthentication(TokenAuthentication):
 
     def authenticate_credentials(self, key):
         # Only the digest is stored (accounts.tokens); the token itself is never looked up.
-        user, token = super().authenticate_credentials(digest(key))
+        # The user's org connection comes in the same query: nearly every view reads it.
+        model = self.get_model()
+        try:
+            token = model.objects.select_related("user", "user__org_connection").get(
+                key=digest(key))
+        except model.DoesNotExist:
+            raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
+        user = token.user
+        if not user.is_active:
+            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         now = timezone.now()
         if token.created <= now - timedelta(days=settings.API_TOKEN_EXPIRE_AFTER_DAYS):
             raise exceptions.AuthenticationFailed("Token has expired.")

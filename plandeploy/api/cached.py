@@ -1,6 +1,7 @@
 """Catalogue representations of the public API, built once per catalogue version, language
 and visibility class (plandeploy/catalog/cache.py says why that is never stale), kept as
-the JSON bytes they are sent as."""
+the JSON bytes they are sent as; and the plans the writes start runs of, with everything
+their checks and responses read, kept the same way."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from django.http import HttpResponse
 from django.utils.translation import get_language
 from rest_framework.renderers import JSONRenderer
 
+from plandeploy.api.querysets import plan_queryset
 from plandeploy.catalog import cache
+from plandeploy.catalog.models import Plan
+from plandeploy.hashids import decode
 
 _renderer = JSONRenderer()
 
@@ -31,3 +35,18 @@ def catalogue_response(request, key: Hashable, build: Callable[[], object]) -> H
         return HttpResponse(b'{"detail":"Not found."}', status=404,
                             content_type="application/json")
     return HttpResponse(body, content_type="application/json")
+
+
+def catalogue_plan(public_id: object) -> Plan | None:
+    """The plan of this public id (listed or not), with its steps, template, version and
+    product and their translations loaded, or None.
+
+    Shared by the requests of this process for one catalogue version and language (the
+    language is part of the key: a translated model answers in the language it was loaded
+    in), so they must only read it.
+    """
+    pk = decode(public_id) if isinstance(public_id, str) else None
+    if pk is None:
+        return None
+    return cache.CACHE.get(cache.current_version(), ("plan-instance", pk, get_language()),
+                           lambda: plan_queryset().filter(pk=pk).first())

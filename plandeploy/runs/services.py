@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Value
 from django.utils import timezone
 
 from plandeploy import queue, taskdefs
@@ -103,15 +104,20 @@ def org_busy(org_id: str) -> Refused | None:
     The database enforces the same rule (the unique index job_one_running_per_org, and the
     trigger behind ORG_BUSY_SQLSTATE); this read lets a caller hear it in its usual order.
     """
-    job_id = running_job(org_id)
-    if job_id is not None:
-        return OrgBusy(job_id)
-    preflight_pk = (
-        PreflightResult.objects.filter(org_id=org_id, status=Status.STARTED)
-        .values_list("pk", flat=True)
-        .first()
+    # One round trip for both: this read is on the path of every run and preflight request.
+    running = (
+        Job.objects.filter(org_id=org_id, status=Status.STARTED)
+        .annotate(kind=Value("job")).values_list("kind", "pk").order_by()[:1]
+        .union(PreflightResult.objects.filter(org_id=org_id, status=Status.STARTED)
+               .annotate(kind=Value("preflight")).values_list("kind", "pk").order_by()[:1],
+               all=True)
     )
-    return PreflightRunning(preflight_pk) if preflight_pk is not None else None
+    found = dict(running)
+    if "job" in found:
+        return OrgBusy(Job(pk=found["job"]).hashid)
+    if "preflight" in found:
+        return PreflightRunning(found["preflight"])
+    return None
 
 
 def ensure_org_free(org_id: str) -> None:
@@ -238,7 +244,8 @@ def request_job(
         raise ConnectionLost()
     return create_job(
         plan=plan,
-        steps=steps,
+        # The plan's own (loaded) steps, which the response reads.
+        steps=[plan_steps[step.pk] for step in steps],
         user=user if signed_in else None,
         scratch_org=None if signed_in else scratch_org,
         is_public=is_public,
@@ -282,7 +289,13 @@ def create_job(
                 ),
                 **org_fields,
             )
-            job.steps.set(list(steps))
+            # Inserted as rows of the through table: .set() would first read the (empty) set.
+            chosen = sorted({step.pk: step for step in steps}.values(),
+                            key=lambda step: step.step_num_key)
+            Job.steps.through.objects.bulk_create(
+                Job.steps.through(job_id=job.pk, step_id=step.pk) for step in chosen
+            )
+            _prefetched(job, "steps", chosen)
             # Joining a waiting enqueuer_job is enough: it takes every waiting job when it runs.
             taskdefs.enqueuer_job.defer_or_join(job_pk=job.pk)
             notify("ORG_CHANGED", "org", job.org_id)
@@ -292,6 +305,16 @@ def create_job(
             raise
         raise refusal from None
     return job
+
+
+def _prefetched(job: Job, relation: str, rows: list) -> None:
+    """Give `job` the rows of `relation` just written, as a prefetch would: the response
+    built from it needs no re-read."""
+    queryset = getattr(job, relation).all()
+    queryset._result_cache = list(rows)
+    queryset._prefetch_done = True
+    job._prefetched_objects_cache = {**getattr(job, "_prefetched_objects_cache", {}),
+                                     relation: queryset}
 
 
 def set_job_public(job: Job, is_public: bool | None) -> None:

@@ -37,8 +37,7 @@ def check(scope: str, address: str, user_key: str | None) -> float:
     if user_key:
         keys.append(f"{scope}:user:{user_key}")
     wait = 0.0
-    for key in keys:
-        count, remaining = store.hit(key, period)
+    for count, remaining in store.hit_many(keys, period).values():
         if count > limit:
             wait = max(wait, remaining, 1.0)
     return wait

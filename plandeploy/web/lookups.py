@@ -8,7 +8,7 @@ from django.http import Http404, HttpRequest
 from django.urls import reverse
 
 from plandeploy.api import sessions
-from plandeploy.api.views.querysets import plan_queryset
+from plandeploy.api.querysets import plan_queryset
 from plandeploy.catalog.models import Plan, Product, ProductSlug, Version
 from plandeploy.runs.models import ScratchOrg
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.relations import MANY_RELATION_KWARGS
 
 from plandeploy.hashids import HashIdModel, encode
 
@@ -34,6 +35,37 @@ class HashIdRelatedField(serializers.PrimaryKeyRelatedField):
 
     def to_representation(self, value: Any) -> str:
         return encode(value.pk)
+
+    @classmethod
+    def many_init(cls, *args, **kwargs) -> HashIdManyField:
+        list_kwargs = {"child_relation": cls(*args, **kwargs)}
+        list_kwargs.update((key, value) for key, value in kwargs.items()
+                           if key in MANY_RELATION_KWARGS)
+        return HashIdManyField(**list_kwargs)
+
+
+class HashIdManyField(serializers.ManyRelatedField):
+    """Several public ids, looked up in one query (one per id costs a round trip each)."""
+
+    def to_internal_value(self, data: Any) -> list:
+        if isinstance(data, str) or not hasattr(data, "__iter__"):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        if not self.allow_empty and len(data) == 0:
+            self.fail("empty")
+        child = self.child_relation
+        wanted = []
+        for item in data:
+            if not isinstance(item, str):
+                child.fail("incorrect_type", data_type=type(item).__name__)
+            pk = HashIdModel.pk_from_hashid(item)
+            if pk is None:
+                child.fail("does_not_exist", pk_value=item)
+            wanted.append((item, pk))
+        found = child.get_queryset().in_bulk([pk for _item, pk in wanted]) if wanted else {}
+        for item, pk in wanted:
+            if pk not in found:
+                child.fail("does_not_exist", pk_value=item)
+        return [found[pk] for _item, pk in wanted]
 
 
 def tr(obj: Any, name: str) -> str:

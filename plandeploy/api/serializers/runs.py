@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from plandeploy.accounts.models import FullOrgType
 from plandeploy.api import sessions
+from plandeploy.api.cached import catalogue_plan
 from plandeploy.api.serializers.fields import (
     HASHID_SCHEMA,
     HashIdRelatedField,
@@ -134,10 +135,28 @@ class JobSerializer(serializers.Serializer):
         )
 
 
+@extend_schema_field(HASHID_SCHEMA)
+class CataloguePlanField(HashIdRelatedField):
+    """A plan by its public id, from the catalogue cache: the run's checks and its response
+    then read nothing more about the plan."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(queryset=Plan.objects.none(), **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        plan = catalogue_plan(data)
+        if plan is None:
+            self.fail("does_not_exist", pk_value=data)
+        return plan
+
+
 class JobCreateSerializer(serializers.Serializer):
     """Input of POST /api/jobs/: its shape only; runs.services.request_job admits the run."""
 
-    plan = HashIdRelatedField(queryset=Plan.objects.select_related("version__product"))
+    plan = CataloguePlanField()
+    # One query for all the steps (request_job checks that they are the plan's).
     steps = HashIdRelatedField(queryset=Step.objects.all(), many=True)
     is_public = serializers.BooleanField(required=False, default=False)
     results = serializers.JSONField(required=False, default=dict)

@@ -14,10 +14,10 @@ from rest_framework.views import APIView
 
 from plandeploy.accounts import services
 from plandeploy.api import sessions
+from plandeploy.api.querysets import job_queryset
 from plandeploy.api.serializers.accounts import OrgConnectSerializer, UserSerializer
 from plandeploy.api.serializers.catalog import bootstrap_data
 from plandeploy.api.serializers.runs import CurrentJobSerializer
-from plandeploy.api.views.querysets import job_queryset
 from plandeploy.runs.models import PreflightResult, Status
 from plandeploy.security.ratelimits import CreateRateThrottle
 

@@ -13,6 +13,12 @@ from rest_framework.response import Response
 
 from plandeploy.api import sessions
 from plandeploy.api.cached import catalogue_response
+from plandeploy.api.querysets import (
+    listed_products,
+    plan_queryset,
+    product_queryset,
+    version_queryset,
+)
 from plandeploy.api.serializers.catalog import (
     PlanSerializer,
     ProductCategorySerializer,
@@ -21,12 +27,6 @@ from plandeploy.api.serializers.catalog import (
 )
 from plandeploy.api.views.common import NOT_FOUND, HashIdLookupMixin
 from plandeploy.api.views.preflights import PreflightActions
-from plandeploy.api.views.querysets import (
-    listed_products,
-    plan_queryset,
-    product_queryset,
-    version_queryset,
-)
 from plandeploy.api.views.scratch_orgs import ScratchOrgActions
 from plandeploy.catalog.models import PlanSlug, ProductCategory, ProductSlug
 from plandeploy.hashids import decode

@@ -10,13 +10,13 @@ from rest_framework.response import Response
 
 from plandeploy.api import sessions
 from plandeploy.api.permissions import HasOrgOrReadOnly
+from plandeploy.api.querysets import job_queryset, visible_jobs
 from plandeploy.api.serializers.runs import (
     JobCreateSerializer,
     JobSerializer,
     JobUpdateSerializer,
 )
 from plandeploy.api.views.common import get_by_hashid
-from plandeploy.api.views.querysets import job_queryset, visible_jobs
 from plandeploy.runs import services
 from plandeploy.runs.models import Job
 from plandeploy.security.ratelimits import CreateRateThrottle
@@ -80,7 +80,9 @@ class JobViewSet(
             raise exceptions.ValidationError({"plan": [str(refused)]}) from None
         except services.Refused as refused:
             raise exceptions.ValidationError({"non_field_errors": [str(refused)]}) from None
-        return self._job_response(job, status.HTTP_201_CREATED)
+        # The job as created (its plan, steps and user already loaded): no re-read.
+        return Response(JobSerializer(job, context=self.get_serializer_context()).data,
+                        status=status.HTTP_201_CREATED)
 
     @extend_schema(request=JobUpdateSerializer, responses={200: JobSerializer})
     def update(self, request: Request, *args, **kwargs) -> Response:

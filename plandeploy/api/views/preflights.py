@@ -11,9 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from plandeploy.api import sessions
+from plandeploy.api.cached import catalogue_plan
 from plandeploy.api.serializers.runs import PreflightResultSerializer
-from plandeploy.api.views.common import NOT_FOUND, get_by_hashid
-from plandeploy.api.views.querysets import plan_queryset
+from plandeploy.api.views.common import NOT_FOUND
 from plandeploy.catalog.models import Plan
 from plandeploy.runs import services
 from plandeploy.runs.models import PreflightResult
@@ -43,7 +43,10 @@ class PreflightActions:
     @action(detail=True, methods=["get", "post", "delete"], permission_classes=[AllowAny],
             throttle_classes=[CreateRateThrottle], throttle_scope="preflight")
     def preflight(self, request: Request, pk: str | None = None) -> Response:
-        plan = get_by_hashid(plan_queryset(), self.kwargs["pk"])
+        # From the catalogue cache: a preflight's checks and response read nothing more.
+        plan = catalogue_plan(self.kwargs["pk"])
+        if plan is None:
+            raise Http404
         if request.method == "GET":
             return _preflight_get(request, plan)
         if request.method == "DELETE":

@@ -11,9 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from plandeploy.api import sessions
+from plandeploy.api.querysets import plan_queryset
 from plandeploy.api.serializers.runs import ScratchOrgClaimSerializer, ScratchOrgSerializer
 from plandeploy.api.views.common import NOT_FOUND, get_by_hashid
-from plandeploy.api.views.querysets import plan_queryset
 from plandeploy.runs import scratch_requests, services
 from plandeploy.security.ratelimits import CreateRateThrottle
 

@@ -7,8 +7,8 @@ import re
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from plandeploy.api.querysets import listed_products
 from plandeploy.api.serializers.fields import tr
-from plandeploy.api.views.querysets import listed_products
 from plandeploy.catalog.markdown import render as markdown
 from plandeploy.catalog.models import Product, ProductCategory
 from plandeploy.web import lookups

@@ -12,10 +12,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from plandeploy.api.permissions import may_change_job
+from plandeploy.api.querysets import job_queryset, visible_jobs
 from plandeploy.api.serializers.fields import tr
 from plandeploy.api.serializers.runs import JobSerializer
 from plandeploy.api.views.common import get_by_hashid
-from plandeploy.api.views.querysets import job_queryset, visible_jobs
 from plandeploy.catalog.models import Step
 from plandeploy.runs import services
 from plandeploy.runs.models import Job, Status

@@ -18,6 +18,7 @@ def plan_queryset() -> QuerySet:
         "plan_template__slugs",
         Prefetch("steps", queryset=Step.objects.prefetch_related("translations")),
         "version__product__translations",
+        "version__product__productslug_set",
     )
 
 
