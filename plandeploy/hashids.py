@@ -16,6 +16,8 @@ _BLOCKLIST = DEFAULT_BLOCKLIST
 _sqids = Sqids(alphabet=_ALPHABET, min_length=_MIN_LENGTH, blocklist=_BLOCKLIST)
 
 
+# A page or a representation encodes the same few catalogue ids on every request (~50 µs each).
+@lru_cache(maxsize=65536)
 def encode(pk: int) -> str:
     return _sqids.encode([pk])
 
@@ -79,11 +81,16 @@ def _bulk_encoder() -> Callable[[int], str]:
     return bulk_encode
 
 
+@lru_cache(maxsize=65536)
+def _decode(public_id: str) -> tuple[int, ...]:
+    return tuple(_sqids.decode(public_id))
+
+
 def decode(public_id: object) -> int | None:
     """The primary key behind a public id, or None when it is not one of ours."""
     if not isinstance(public_id, str) or not public_id or len(public_id) > 32:
         return None
-    numbers = _sqids.decode(public_id)
+    numbers = _decode(public_id)
     # Long ids can decode to numbers sqids cannot re-encode (or no bigint can hold).
     if len(numbers) != 1 or not 0 < numbers[0] < 2**63:
         return None

@@ -48,5 +48,10 @@ def catalogue_plan(public_id: object) -> Plan | None:
     pk = decode(public_id) if isinstance(public_id, str) else None
     if pk is None:
         return None
-    return cache.CACHE.get(cache.current_version(), ("plan-instance", pk, get_language()),
+    return catalogue_plan_by_pk(pk, cache.current_version())
+
+
+def catalogue_plan_by_pk(pk: int, version: int | None) -> Plan | None:
+    """catalogue_plan by primary key, for a catalogue `version` the caller read."""
+    return cache.CACHE.get(version, ("plan-instance", pk, get_language()),
                            lambda: plan_queryset().filter(pk=pk).first())

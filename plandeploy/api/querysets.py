@@ -55,10 +55,13 @@ def job_queryset() -> QuerySet:
     )
 
 
-def visible_jobs(request) -> QuerySet:
-    """The jobs `request` may read: staff all; others public ones, their own, their session's."""
+def visible_jobs(request, jobs: QuerySet | None = None) -> QuerySet:
+    """The jobs `request` may read: staff all; others public ones, their own, their session's.
+
+    `jobs`: what to read of them (default job_queryset()).
+    """
     user = request.user
-    jobs = job_queryset()
+    jobs = job_queryset() if jobs is None else jobs
     if user.is_authenticated and user.is_staff:
         return jobs
     visible = Job.objects.filter(is_public=True).values("pk")

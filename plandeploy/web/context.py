@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from django.utils import translation
 
 from plandeploy.api.serializers.fields import tr
+from plandeploy.catalog import cache
 from plandeploy.catalog.models import SiteProfile
 from plandeploy.runs.models import Job, Status
 from plandeploy.web import lookups
@@ -37,7 +38,12 @@ def _languages() -> list[tuple[str, str]]:
 
 
 def site(request: HttpRequest) -> dict:
-    profile = SiteProfile.objects.prefetch_related("translations").first()
+    # From the catalogue cache, at the version the page read (or this request's own read).
+    version = getattr(request, "catalogue_version", None)
+    if version is None:
+        version = cache.current_version()
+    profile = cache.CACHE.get(version, ("site-profile", translation.get_language()),
+                              lambda: SiteProfile.objects.prefetch_related("translations").first())
     user = request.user
     connection_lost = bool(
         user.is_authenticated and user.org_id and not user.valid_token_for

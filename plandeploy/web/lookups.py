@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from django.http import Http404, HttpRequest
 from django.urls import reverse
+from django.utils.translation import get_language
 
 from plandeploy.api import sessions
 from plandeploy.api.querysets import plan_queryset
+from plandeploy.catalog import cache
 from plandeploy.catalog.models import Plan, Product, ProductSlug, Version
 from plandeploy.runs.models import ScratchOrg
 
@@ -43,19 +45,41 @@ def version_by_label(product: Product, label: str) -> Version:
     return version
 
 
+def cached_plan_by_path(catalogue_version: int | None, product: str, version: str,
+                        plan: str) -> Plan:
+    """plan_by_path from the catalogue cache (catalog/cache.py), for the catalogue version the
+    caller read. The plan is shared by this process's requests: only read it."""
+    found = cache.CACHE.get(catalogue_version, ("plan-path", product, version, plan,
+                                                get_language()),
+                            lambda: _plan_by_path(product, version, plan))
+    if found is None:
+        raise Http404
+    return found
+
+
+def cached_latest_version(catalogue_version: int | None, product: Product) -> Version | None:
+    """latest_version from the catalogue cache, for the catalogue version the caller read."""
+    return cache.CACHE.get(catalogue_version, ("latest-version", product.pk, get_language()),
+                           lambda: latest_version(product))
+
+
 def plan_by_path(product: str, version: str, plan: str) -> Plan:
     """The plan a page URL names, in one query: product slug (current or old), version label,
     plan slug (current or old); the newest such plan if a version has several."""
-    found = (
+    found = _plan_by_path(product, version, plan)
+    if found is None:
+        raise Http404
+    return found
+
+
+def _plan_by_path(product: str, version: str, plan: str) -> Plan | None:
+    return (
         plan_queryset()
         .prefetch_related("version__translations", "version__product__productslug_set")
         .filter(version__product__productslug__slug=product, version__label=version,
                 plan_template__slugs__slug=plan)
         .order_by("-created_at", "-pk").first()
     )
-    if found is None:
-        raise Http404
-    return found
 
 
 def listed_plans(version: Version) -> list[Plan]:

@@ -139,3 +139,22 @@ def test_a_change_committed_here_shows_on_the_next_request_to_another_process():
         plan.save()
         for _ in range(3):
             assert http.get(f"/api/plans/{plan.hashid}/").json()["title"] == "After"
+
+
+@pytest.mark.django_db
+def test_a_change_shows_on_the_next_plan_page_and_job_page(client):
+    from plandeploy.runs.models import Job, Status
+    from plandeploy.web import lookups
+
+    user = factories.user()
+    client.force_login(user)
+    plan = factories.plan(title="Before")
+    job = Job.objects.create(user=user, plan=plan, org_id=user.org_id, status=Status.COMPLETE)
+    pages = [lookups.plan_url(plan), lookups.plan_url(plan, "job", job=job.hashid)]
+    for page in pages:
+        assert "Before" in client.get(page).content.decode()
+    plan.title = "After"
+    plan.save()
+    for page in pages:
+        text = client.get(page).content.decode()
+        assert "After" in text and "Before" not in text

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from plandeploy.api import sessions
 from plandeploy.api.serializers.fields import tr
 from plandeploy.api.serializers.runs import ScratchOrgSerializer
+from plandeploy.catalog import cache
 from plandeploy.catalog.markdown import render as markdown
 from plandeploy.catalog.models import Plan, SupportedOrgs
 from plandeploy.runs import scratch_requests, services
@@ -41,7 +42,10 @@ def _job_url(org_id: str | None, *, running: bool = True) -> str | None:
 
 def plan_page(request: HttpRequest, product: str, version: str, plan: str) -> HttpResponse:
     """Steps, preflight results, agreement and the install form (or why it is closed)."""
-    row = lookups.plan_by_path(product, version, plan)
+    # The catalogue parts come from the catalogue cache (catalog/cache.py), read at this
+    # version; the frame (web/context.py) uses the same one.
+    request.catalogue_version = cache.current_version()
+    row = lookups.cached_plan_by_path(request.catalogue_version, product, version, plan)
     # Only a link to this very plan may bind a shared scratch org (see api.sessions).
     sessions.bind_from_query(request, row.pk)
     user = request.user
@@ -49,7 +53,7 @@ def plan_page(request: HttpRequest, product: str, version: str, plan: str) -> Ht
     org = lookups.caller_org(request, row)
     preflight = _latest_preflight(row, org.org_id)
     running_url = _job_url(org.org_id)
-    latest = lookups.latest_version(row.version.product)
+    latest = lookups.cached_latest_version(request.catalogue_version, row.version.product)
     scratch_org = org.scratch_org
     context = {
         "plan": row,

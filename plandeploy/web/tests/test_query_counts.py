@@ -1,0 +1,50 @@
+"""How many SQL statements the plan page and the job page cost a signed-in owner, fixed so
+that a change that adds per-request work shows here. Counted on the second request, as a
+running server serves it (the catalogue cache warm)."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from plandeploy.catalog.tests import factories
+from plandeploy.runs.models import Job, Status
+from plandeploy.web import lookups
+
+pytestmark = pytest.mark.django_db
+
+# The session and its user, the user's org connection.
+SIGNED_IN = 3
+# The catalogue version (the plan, its version and product, the site profile are cached).
+CATALOGUE_HIT = 1
+
+
+@pytest.fixture
+def owner_client():
+    user = factories.user()
+    client = Client()
+    client.force_login(user)
+    return client, user
+
+
+def test_plan_page(owner_client, django_assert_max_num_queries):
+    client, _user = owner_client
+    plan = factories.plan(steps=6, checks=True)
+    url = lookups.plan_url(plan)
+    assert client.get(url).status_code == 200
+    # The org's latest preflight; its running job, asked by the page and by the frame.
+    with django_assert_max_num_queries(SIGNED_IN + CATALOGUE_HIT + 1 + 2):
+        assert client.get(url).status_code == 200
+
+
+def test_job_page(owner_client, django_assert_max_num_queries):
+    client, user = owner_client
+    plan = factories.plan(steps=6)
+    job = Job.objects.create(user=user, plan=plan, org_id=user.org_id, status=Status.COMPLETE)
+    job.steps.set(plan.steps.all())
+    url = lookups.plan_url(plan, "job", job=job.hashid)
+    assert client.get(url).status_code == 200
+    # The job with its user and steps; whether its version is the latest; the frame's
+    # running job.
+    with django_assert_max_num_queries(SIGNED_IN + CATALOGUE_HIT + 2 + 1 + 1):
+        assert client.get(url).status_code == 200
