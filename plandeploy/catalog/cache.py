@@ -33,9 +33,9 @@ from plandeploy.catalog.models import AllowedList, AllowedListOrg
 
 T = TypeVar("T")
 
-# Entries of one version: a bound that a crawler walking every product in every language
-# cannot push past (the cache then starts over, still correct).
-MAX_ENTRIES = 5000
+# Entries of one version: a bound on memory (a product list page is ~20 kB) that a crawler
+# walking every product in every language may reach; the cache then starts over.
+MAX_ENTRIES = 2000
 EVERYTHING = "all"  # superusers pass every allowed list
 
 

@@ -102,6 +102,10 @@ class ProductViewSet(HashIdLookupMixin, viewsets.ReadOnlyModelViewSet):
         return products.order_by("category__order_key", "order_key", "pk")
 
     def list(self, request: Request, *args, **kwargs) -> Response:
+        if set(request.query_params) - {"category", "page"}:
+            # Other parameters reappear in the page's links: such lists are not cached, or
+            # a client could fill the cache with one entry per made-up parameter.
+            return super().list(request, *args, **kwargs)
         # The page's links name this host and scheme: they are part of what is cached.
         return catalogue_response(request, ("products", request.build_absolute_uri()),
                                   lambda: super(ProductViewSet, self).list(request).data)

@@ -158,3 +158,15 @@ def test_a_change_shows_on_the_next_plan_page_and_job_page(client):
     for page in pages:
         text = client.get(page).content.decode()
         assert "After" in text and "Before" not in text
+
+
+@pytest.mark.django_db
+def test_a_product_list_with_other_parameters_is_served_uncached_and_current(client):
+    product = factories.plan(title="Install").version.product
+    for _ in range(2):
+        listed = client.get("/api/products/", {"made-up": "1"}).json()["results"]
+        assert product.hashid in {row["id"] for row in listed}
+    product.title = "Renamed"
+    product.save()
+    listed = client.get("/api/products/", {"made-up": "1"}).json()["results"]
+    assert "Renamed" in {row["title"] for row in listed}
