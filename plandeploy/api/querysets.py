@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from plandeploy.api import sessions
 from plandeploy.catalog.models import Plan, Product, Step, Version
@@ -64,13 +64,14 @@ def visible_jobs(request, jobs: QuerySet | None = None) -> QuerySet:
     jobs = job_queryset() if jobs is None else jobs
     if user.is_authenticated and user.is_staff:
         return jobs
-    visible = Job.objects.filter(is_public=True).values("pk")
-    query = jobs.filter(pk__in=visible)
+    # One WHERE of ORed conditions: combining querysets (`|`) compiled to subqueries that
+    # cost more to build than the query costs to run.
+    visible = Q(is_public=True)
     if user.is_authenticated:
-        query = query | jobs.filter(user=user)
+        visible |= Q(user=user)
     # A scratch org still being created has no org id: matching on it would show every
     # job without an org.
     session_org_id = sessions.session_scratch_org_id(request)
     if session_org_id:
-        query = query | jobs.filter(user__isnull=True, org_id=session_org_id)
-    return query
+        visible |= Q(user__isnull=True, org_id=session_org_id)
+    return jobs.filter(visible)

@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from plandeploy.api import sessions
+from plandeploy.api.cached import job_with_cached_plan
 from plandeploy.api.permissions import HasOrgOrReadOnly
 from plandeploy.api.querysets import job_queryset, visible_jobs
 from plandeploy.api.serializers.runs import (
@@ -51,6 +52,12 @@ class JobViewSet(
         if self.action in ("update", "partial_update"):
             return JobUpdateSerializer
         return JobSerializer
+
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        # The plan from the catalogue cache: only the job's own rows are read.
+        job = job_with_cached_plan(request, kwargs["pk"])
+        self.check_object_permissions(request, job)
+        return Response(JobSerializer(job, context=self.get_serializer_context()).data)
 
     def _job_response(self, job: Job, code: int = status.HTTP_200_OK) -> Response:
         job = job_queryset().get(pk=job.pk)

@@ -11,13 +11,12 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from plandeploy.api.cached import catalogue_plan_by_pk
+from plandeploy.api.cached import job_with_cached_plan
 from plandeploy.api.permissions import may_change_job
 from plandeploy.api.querysets import job_queryset, visible_jobs
 from plandeploy.api.serializers.fields import tr
 from plandeploy.api.serializers.runs import JobSerializer
 from plandeploy.api.views.common import get_by_hashid
-from plandeploy.catalog import cache
 from plandeploy.runs import services
 from plandeploy.runs.models import Job, Status
 from plandeploy.web import lookups, presenters
@@ -26,19 +25,6 @@ from plandeploy.web import lookups, presenters
 def _job(request: HttpRequest, job_id: str) -> Job:
     """The job if the visitor may read it (as the API decides), else 404."""
     return get_by_hashid(visible_jobs(request), job_id)
-
-
-def _job_with_cached_plan(request: HttpRequest, job_id: str) -> Job:
-    """_job with its plan from the catalogue cache (catalog/cache.py): only the job's own
-    rows are read. The plan is shared by this process's requests: only read it."""
-    request.catalogue_version = cache.current_version()
-    jobs = Job.objects.select_related("user__org_connection").prefetch_related("steps")
-    row = get_by_hashid(visible_jobs(request, jobs), job_id)
-    plan = catalogue_plan_by_pk(row.plan_id, request.catalogue_version)
-    if plan is None:  # deleted since the job was read
-        raise Http404
-    row.plan = plan
-    return row
 
 
 def _may_change(request: HttpRequest, job: Job) -> bool:
@@ -58,7 +44,7 @@ def duration_seconds(job: Job) -> int | None:
 def job_page(request: HttpRequest, product: str, version: str, plan: str,
              job: str) -> HttpResponse:
     """Each step's state, logs, the final message; live through static/web/live.js."""
-    row = _job_with_cached_plan(request, job)
+    row = job_with_cached_plan(request, job)
     if (row.plan.version.product.slug, row.plan.version.label, row.plan.slug) != (
             product, version, plan):
         raise Http404
