@@ -49,17 +49,19 @@ def prepare_database(*, progress: bool = True) -> bool:
     database = None if url else embedded_db.for_home(home())
     wait = float(os.environ.get("DATABASE_WAIT_SECONDS", DEFAULT_DATABASE_WAIT_SECONDS))
     deadline = time.monotonic() + wait
+    started = False
+    if database is not None:
+        try:
+            started = database.start(progress=say if progress else (lambda _m: None))
+        except embedded_db.EmbeddedDatabaseError as exc:
+            raise CommandError(str(exc)) from exc
+        if started:
+            # This process owns the server: it stops it on the way out, others only attach.
+            atexit.register(database.stop)
+    # An embedded server found restarting is left to whoever restarts it: starting it here
+    # would make this process its owner, and its exit would stop everyone's database.
     said_waiting = False
     while True:
-        started = False
-        if database is not None:
-            try:
-                started = database.start(progress=say if progress else (lambda _m: None))
-            except embedded_db.EmbeddedDatabaseError as exc:
-                raise CommandError(str(exc)) from exc
-            if started:
-                # This process owns the server: it stops it on the way out, others only attach.
-                atexit.register(database.stop)
         try:
             _connect_once(url or database.url())
             return started
