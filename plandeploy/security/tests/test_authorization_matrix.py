@@ -6,8 +6,9 @@ write gets the body's 400 (or the action's own answer), one who may not gets 401
 before the body is looked at. The rules are the reference's permission rules (catalogue
 public; jobs visible to owner, staff and the job's scratch session, changed by owner,
 superuser or that session; preflights and scratch orgs only for the caller's own org or
-session; the admin API for staff from an allowed network), with this service's choices:
-anonymous preflight without a scratch org is 403, and an expired API token is 401 always.
+session; the admin API for superusers from an allowed network: staff alone get 403), with
+this service's choices: anonymous preflight without a scratch org is 403, and an expired API
+token is 401 always.
 """
 
 from __future__ import annotations
@@ -67,11 +68,12 @@ def signed_in_only(ok: int, anonymous: int = 401) -> dict[str, int]:
     return everyone(ok) | {"anonymous": anonymous, "scratch": anonymous}
 
 
-ADMIN_ONLY = {"anonymous": 401, "scratch": 401, "user": 403, "other_user": 403, "expired": 401}
+ADMIN_ONLY = {"anonymous": 401, "scratch": 401, "user": 403, "other_user": 403, "staff": 403,
+              "expired": 401}
 
 
 def admin(ok: int) -> dict[str, int]:
-    return ADMIN_ONLY | {"staff": ok, "superuser": ok}
+    return ADMIN_ONLY | {"superuser": ok}
 
 
 PUBLIC_READ = everyone(200)
