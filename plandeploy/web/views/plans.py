@@ -72,7 +72,6 @@ def plan_page(request: HttpRequest, product: str, version: str, plan: str) -> Ht
         "is_old_version": latest is not None and latest.pk != row.version_id,
         "latest_version": latest,
         "scratch_org": scratch_org,
-        "scratch_org_data": ScratchOrgSerializer(scratch_org).data if scratch_org else None,
         "scratch_available": settings.SCRATCH_ORGS_ENABLED and row.supported_orgs in (
             SupportedOrgs.SCRATCH, SupportedOrgs.BOTH) and not user.is_authenticated,
         "scratch_job_url": _job_url(scratch_org.org_id, running=False) if scratch_org else None,
