@@ -1,4 +1,7 @@
-"""The plan page and its forms: run the preflight, install, request a scratch org."""
+"""The plan page and its forms: run the preflight, install, request a scratch org.
+
+Each form counts against the same rate limit as its API call (security.ratelimits).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from plandeploy.catalog.markdown import render as markdown
 from plandeploy.catalog.models import Plan, SupportedOrgs
 from plandeploy.runs import scratch_requests, services
 from plandeploy.runs.models import Job, PreflightResult, Status
+from plandeploy.security.ratelimits import rate_limited
 from plandeploy.web import lookups, presenters
 
 
@@ -92,6 +96,7 @@ def _not_allowed_instructions(plan: Plan, user) -> str:
 
 
 @require_POST
+@rate_limited("preflight")
 def preflight(request: HttpRequest, product: str, version: str, plan: str) -> HttpResponse:
     """Start the preflight checks for the caller's org."""
     row = lookups.plan_by_path(product, version, plan)
@@ -104,6 +109,7 @@ def preflight(request: HttpRequest, product: str, version: str, plan: str) -> Ht
 
 
 @require_POST
+@rate_limited("job")
 def install(request: HttpRequest, product: str, version: str, plan: str) -> HttpResponse:
     """Start the installation of the ticked steps; the job page follows it."""
     row = lookups.plan_by_path(product, version, plan)
@@ -129,6 +135,7 @@ def install(request: HttpRequest, product: str, version: str, plan: str) -> Http
 
 
 @require_POST
+@rate_limited("scratch_org")
 def scratch_org(request: HttpRequest, product: str, version: str, plan: str) -> HttpResponse:
     """Request a scratch org for this plan; the session holds it from now on."""
     row = lookups.plan_by_path(product, version, plan)
