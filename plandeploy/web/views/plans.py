@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from plandeploy.api import sessions
 from plandeploy.api.serializers.fields import tr
@@ -43,6 +43,7 @@ def _job_url(org_id: str | None, *, running: bool = True) -> str | None:
     return lookups.plan_url(job.plan, "job", job=job.hashid) if job else None
 
 
+@require_safe
 def plan_page(request: HttpRequest, product: str, version: str, plan: str) -> HttpResponse:
     """Steps, preflight results, agreement and the install form (or why it is closed)."""
     row = lookups.plan_by_path(product, version, plan)
