@@ -44,14 +44,45 @@ PUBLIC_RUN_TABLES = ("runs_job", "runs_preflightresult")
 PUBLIC_RUN_COLUMNS = ("results", "log", "exception")
 
 
+class Keeper:
+    """An autocommit connection of the check's own, reopened when a test has ended it (one
+    test terminates every other backend of the database to test reconnects)."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._connection = None
+
+    def run(self, sql: str, params=None, *, many: bool = False) -> list[tuple]:
+        import psycopg
+
+        for attempt in (1, 2):
+            try:
+                if self._connection is None or self._connection.closed:
+                    self._connection = psycopg.connect(self.database_url, autocommit=True)
+                with self._connection.cursor() as cursor:
+                    (cursor.executemany if many else cursor.execute)(sql, params)
+                    return cursor.fetchall() if cursor.description else []
+            except psycopg.OperationalError:
+                self.close()
+                if attempt == 2:
+                    raise
+        return []
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
 @dataclass
 class Collected:
     secrets: dict[str, str] = field(default_factory=dict)  # value -> what it is
     # Values sent as API tokens; only those that were issued (their digest is stored) count.
     api_token_candidates: set[str] = field(default_factory=set)
     org_ids: set[str] = field(default_factory=set)
-    database_url: str | None = None
     findings: list[str] = field(default_factory=list)
+    # Tests whose rows could not be kept: the check did not see them, so it must not pass.
+    unkept: list[str] = field(default_factory=list)
     rows_checked: int = 0
 
     def secret(self, kind: str, value: object) -> None:
@@ -117,11 +148,10 @@ def install(cursor) -> None:
                        f"FOR EACH ROW EXECUTE FUNCTION {_FUNCTION}()")
 
 
-def uninstall(cursor) -> None:
-    for table in _tables(cursor):
-        cursor.execute(f'DROP TRIGGER IF EXISTS {_TRIGGER} ON "{table}"')
-    cursor.execute(f"DROP FUNCTION IF EXISTS {_FUNCTION}() CASCADE; "
-                   f"DROP TABLE IF EXISTS {WRITTEN_ROWS}")
+def uninstall(keeper: Keeper) -> None:
+    """Drop the copy table, and the function with every trigger that calls it (CASCADE)."""
+    keeper.run(f"DROP FUNCTION IF EXISTS {_FUNCTION}() CASCADE; "
+               f"DROP TABLE IF EXISTS {WRITTEN_ROWS}")
 
 
 def _tables(cursor) -> list[str]:
@@ -130,26 +160,27 @@ def _tables(cursor) -> list[str]:
     return [row[0] for row in cursor.fetchall()]
 
 
-def keep_rows_of_this_transaction(cursor, keeper, planted: list[str]) -> None:
-    """Copy what the current (to be rolled back) transaction wrote, through `keeper`, which
-    commits; rows of the `planted` tables are left out."""
+def rows_of_this_transaction(cursor, planted: list[str]) -> list[tuple]:
+    """What the current (to be rolled back) transaction wrote, but the `planted` tables."""
     cursor.execute(f"SELECT tbl, row FROM {WRITTEN_ROWS} "
                    "WHERE txid = txid_current() AND NOT tbl = ANY(%s)", [planted])
-    rows = cursor.fetchall()
+    return cursor.fetchall()
+
+
+def keep(keeper: Keeper, rows: list[tuple]) -> None:
+    """Store copies through `keeper`, which commits: they outlive the test's rollback."""
     if rows:
-        with keeper.cursor() as out:
-            out.executemany(f"INSERT INTO {WRITTEN_ROWS} (tbl, txid, row) VALUES (%s, 0, %s)",
-                            rows)
+        keeper.run(f"INSERT INTO {WRITTEN_ROWS} (tbl, txid, row) VALUES (%s, 0, %s)", rows,
+                   many=True)
 
 
-def last_row_id(keeper) -> int:
-    return keeper.execute(f"SELECT coalesce(max(id), 0) FROM {WRITTEN_ROWS}").fetchone()[0]
+def last_row_id(keeper: Keeper) -> int:
+    return keeper.run(f"SELECT coalesce(max(id), 0) FROM {WRITTEN_ROWS}")[0][0]
 
 
-def forget_rows(keeper, planted: list[str], after: int) -> None:
+def forget_rows(keeper: Keeper, planted: list[str], after: int) -> None:
     """Drop the copies of rows a (committing) test planted on purpose."""
-    keeper.execute(f"DELETE FROM {WRITTEN_ROWS} WHERE id > %s AND tbl = ANY(%s)",
-                   [after, planted])
+    keeper.run(f"DELETE FROM {WRITTEN_ROWS} WHERE id > %s AND tbl = ANY(%s)", [after, planted])
 
 
 def pg_dump_binary() -> str | None:
@@ -162,13 +193,13 @@ def pg_dump_binary() -> str | None:
     return str(bundled) if POSTGRES_BIN_PATH and bundled.exists() else shutil.which("pg_dump")
 
 
-def check_dump(database_url: str, keeper, collected: Collected = COLLECTED) -> list[str]:
+def check_dump(keeper: Keeper, collected: Collected = COLLECTED) -> list[str]:
     """Dump the database and return what leaked (empty when nothing did)."""
     binary = pg_dump_binary()
     if binary is None:
         return ["no pg_dump found: the dump could not be checked"]
     dump = subprocess.run(
-        [binary, "--data-only", "--no-owner", f"--dbname={database_url}"],
+        [binary, "--data-only", "--no-owner", f"--dbname={keeper.database_url}"],
         capture_output=True, text=True, timeout=600, check=True,
     ).stdout
     if f"COPY public.{WRITTEN_ROWS}" not in dump:
@@ -182,18 +213,16 @@ def check_dump(database_url: str, keeper, collected: Collected = COLLECTED) -> l
             collected.secret("API token", candidate)
     findings = [f"{kind} in the clear in the dump ({_where(dump, value)})"
                 for value, kind in collected.secrets.items() if value in dump]
-    with keeper.cursor() as cursor:
-        cursor.execute(f"SELECT tbl, row FROM {WRITTEN_ROWS} WHERE tbl = ANY(%s)",
-                       [list(PUBLIC_RUN_TABLES)])
-        for table, text in cursor.fetchall():
-            row = json.loads(text)
-            for column in PUBLIC_RUN_COLUMNS:
-                shown = json.dumps(row.get(column)) if row.get(column) is not None else ""
-                for org_id in collected.org_ids:
-                    if org_id in shown or org_id[:15] in shown:
-                        findings.append(f"an org id in {table}.{column}")
-        cursor.execute(f"SELECT count(*) FROM {WRITTEN_ROWS}")
-        collected.rows_checked = cursor.fetchone()[0]
+    public_rows = keeper.run(f"SELECT tbl, row FROM {WRITTEN_ROWS} WHERE tbl = ANY(%s)",
+                             [list(PUBLIC_RUN_TABLES)])
+    for table, text in public_rows:
+        row = json.loads(text)
+        for column in PUBLIC_RUN_COLUMNS:
+            shown = json.dumps(row.get(column)) if row.get(column) is not None else ""
+            for org_id in collected.org_ids:
+                if org_id in shown or org_id[:15] in shown:
+                    findings.append(f"an org id in {table}.{column}")
+    collected.rows_checked = keeper.run(f"SELECT count(*) FROM {WRITTEN_ROWS}")[0][0]
     return sorted(set(findings))
 
 

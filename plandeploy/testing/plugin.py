@@ -50,7 +50,6 @@ def _secrets_at_rest(request):
             _uses_database(item) for item in request.session.items):
         yield None
         return
-    import psycopg
     from django.db import connection
 
     from plandeploy.testing import at_rest, processes
@@ -58,20 +57,18 @@ def _secrets_at_rest(request):
     request.getfixturevalue("django_db_setup")
     blocker = request.getfixturevalue("django_db_blocker")
     with blocker.unblock():
-        database_url = processes.test_database_url()
+        keeper = at_rest.Keeper(processes.test_database_url())
         with connection.cursor() as cursor:
             at_rest.install(cursor)
         connection.close()
     at_rest.collect_from_saves()
-    keeper = psycopg.connect(database_url, autocommit=True)
     try:
         yield keeper
         with blocker.unblock():
             try:
-                at_rest.COLLECTED.findings = at_rest.check_dump(database_url, keeper)
+                at_rest.COLLECTED.findings = at_rest.check_dump(keeper)
             finally:
-                with keeper.cursor() as cursor:
-                    at_rest.uninstall(cursor)
+                at_rest.uninstall(keeper)
     finally:
         keeper.close()
 
@@ -92,11 +89,17 @@ def _keep_rows_before_rollback(request, _secrets_at_rest):
     from django.db import connection
 
     if connection.in_atomic_block and connection.connection is not None:
+        from django.db import DatabaseError
+
         try:
             with connection.cursor() as cursor:
-                at_rest.keep_rows_of_this_transaction(cursor, _secrets_at_rest, planted)
-        except Exception:  # a test that broke its transaction: nothing more to read
-            pass
+                rows = at_rest.rows_of_this_transaction(cursor, planted)
+        except DatabaseError:  # a test that broke its transaction: nothing more to read
+            rows = []
+        try:
+            at_rest.keep(_secrets_at_rest, rows)
+        except Exception as error:
+            at_rest.COLLECTED.unkept.append(f"{request.node.nodeid}: {error}")
     elif planted:
         at_rest.forget_rows(_secrets_at_rest, planted, after=first_row)
 
@@ -141,9 +144,10 @@ def pytest_sessionfinish(session, exitstatus) -> None:
               [f"{len(leaked)} scratch-org workspace(s) leaked by this test session:",
                *(f"  {path}" for path in leaked)])
     collected = at_rest.COLLECTED
-    if collected.findings:
+    if collected.findings or collected.unkept:
         _fail(session, "SECRETS IN THE CLEAR IN THE TEST DATABASE'S DUMP",
-              [f"  {finding}" for finding in collected.findings])
+              [f"  {finding}" for finding in collected.findings]
+              + [f"  rows not kept for the check: {test}" for test in collected.unkept])
     elif collected.rows_checked:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import secrets
 import subprocess
 
-import psycopg
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
@@ -96,11 +95,11 @@ def test_the_end_of_session_check_finds_a_secret_stored_in_the_clear(_secrets_at
                        [plain, user.pk])
     collected = at_rest.Collected()
     collected.secret("org access token", plain)
-    with psycopg.connect(processes.test_database_url(), autocommit=True) as keeper:
-        try:
-            findings = at_rest.check_dump(processes.test_database_url(), keeper, collected)
-        finally:
-            # This test's own leak must not fail the session: remove its copies.
-            keeper.execute(f"DELETE FROM {at_rest.WRITTEN_ROWS} WHERE row LIKE %s",
-                           [f"%{plain}%"])
+    keeper = at_rest.Keeper(processes.test_database_url())
+    try:
+        findings = at_rest.check_dump(keeper, collected)
+    finally:
+        # This test's own leak must not fail the session: remove its copies.
+        keeper.run(f"DELETE FROM {at_rest.WRITTEN_ROWS} WHERE row LIKE %s", [f"%{plain}%"])
+        keeper.close()
     assert findings == ["org access token in the clear in the dump (accounts_orgconnection)"]
