@@ -103,3 +103,18 @@ def test_the_end_of_session_check_finds_a_secret_stored_in_the_clear(_secrets_at
         keeper.run(f"DELETE FROM {at_rest.WRITTEN_ROWS} WHERE row LIKE %s", [f"%{plain}%"])
         keeper.close()
     assert findings == ["org access token in the clear in the dump (accounts_orgconnection)"]
+
+
+@pytest.mark.django_db(transaction=False)
+def test_the_rows_of_a_test_that_rolls_back_reach_the_check(_secrets_at_rest):
+    """Before the rollback the plugin copies what the test's transaction wrote; here: that
+    the triggers did record it, under this transaction."""
+    from django.db import connection
+
+    if _secrets_at_rest is None:
+        pytest.skip("the end-of-session dump check is off (--no-dump-check)")
+    user = factories.user()
+    with connection.cursor() as cursor:
+        rows = at_rest.rows_of_this_transaction(cursor, planted=[])
+    assert {"accounts_user", "accounts_orgconnection"} <= {table for table, _row in rows}
+    assert any(user.username in row for table, row in rows if table == "accounts_user")
