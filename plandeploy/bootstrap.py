@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import time
 from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,6 +17,8 @@ from plandeploy import embedded_db
 # Where `plandeploy up` and `web` listen unless told otherwise (the demo's links point there).
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+# How long a starting process waits for a database that is restarting (see prepare_database).
+DEFAULT_DATABASE_WAIT_SECONDS = 60
 SAMPLE_PRODUCT = Path(str(resources.files("plandeploy") / "sample_product"))
 
 
@@ -36,35 +39,71 @@ def home() -> Path:
 
 
 def prepare_database(*, progress: bool = True) -> bool:
-    """Make the database reachable before Django starts; True if this process started it."""
+    """Make the database reachable before Django starts; True if this process started it.
+
+    A database that is restarting (shutting down, starting up, not yet listening) is waited
+    for up to DATABASE_WAIT_SECONDS: a worker or web process that a supervisor restarts while
+    PostgreSQL restarts would otherwise exit at once and stay down until restarted again.
+    """
     url = os.environ.get("DATABASE_URL", "")
-    if url:
-        check_reachable(url)
-        return False
-    database = embedded_db.for_home(home())
-    try:
-        started = database.start(progress=say if progress else (lambda _m: None))
-    except embedded_db.EmbeddedDatabaseError as exc:
-        raise CommandError(str(exc)) from exc
-    if started:
-        # This process owns the server: it stops it on the way out, other processes only attach.
-        atexit.register(database.stop)
-    return started
+    database = None if url else embedded_db.for_home(home())
+    wait = float(os.environ.get("DATABASE_WAIT_SECONDS", DEFAULT_DATABASE_WAIT_SECONDS))
+    deadline = time.monotonic() + wait
+    started = False
+    if database is not None:
+        try:
+            started = database.start(progress=say if progress else (lambda _m: None))
+        except embedded_db.EmbeddedDatabaseError as exc:
+            raise CommandError(str(exc)) from exc
+        if started:
+            # This process owns the server: it stops it on the way out, others only attach.
+            atexit.register(database.stop)
+    # An embedded server found restarting is left to whoever restarts it: starting it here
+    # would make this process its owner, and its exit would stop everyone's database.
+    said_waiting = False
+    while True:
+        try:
+            _connect_once(url or database.url())
+            return started
+        except psycopg.OperationalError as exc:
+            reason = _one_line(exc)
+            if not _is_transient(reason) or time.monotonic() >= deadline:
+                raise CommandError(f"cannot reach the database at {_where(url, database)}"
+                                   f"{' (from DATABASE_URL)' if url else ''}: {reason}") from None
+            if not said_waiting:
+                say(f"waiting up to {wait:g} s for the database at {_where(url, database)}: "
+                    f"{reason}")
+                said_waiting = True
+            time.sleep(0.5)
 
 
-def check_reachable(url: str) -> None:
-    """Raise CommandError naming host and port when the database at `url` does not answer."""
+# Failures that end by themselves when a server restarts; anything else (a wrong password,
+# a missing database, an unknown host) is reported at once.
+_TRANSIENT_FAILURES = ("connection refused", "no such file or directory",
+                       "the database system is", "timeout expired",
+                       "server closed the connection")
+
+
+def _is_transient(reason: str) -> bool:
+    lowered = reason.lower()
+    return any(failure in lowered for failure in _TRANSIENT_FAILURES)
+
+
+def _connect_once(url: str) -> None:
+    with psycopg.connect(url, connect_timeout=5):
+        pass
+
+
+def _one_line(exc: Exception) -> str:
+    reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return reason or type(exc).__name__
+
+
+def _where(url: str, database: embedded_db.EmbeddedDatabase | None) -> str:
+    if database is not None:
+        return f"the embedded PostgreSQL ({database.socket_dir})"
     parts = urlsplit(url)
-    where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
-    try:
-        with psycopg.connect(url, connect_timeout=5):
-            pass
-    except psycopg.OperationalError as exc:
-        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        reason = reason or type(exc).__name__
-        raise CommandError(
-            f"cannot reach the database at {where} (from DATABASE_URL): {reason}"
-        ) from None
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
 
 
 def setup_django() -> None:

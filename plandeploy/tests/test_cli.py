@@ -51,9 +51,12 @@ def test_unreachable_database_url_names_host_and_port(tmp_path):
             "SECRET_KEY": "x" * 50,
             "DB_ENCRYPTION_KEY": "3Jm0Y8bZ5p2xQG0b8hFq3v1pVxk0o9e8b7c6d5e4f3g=",
             "PLANDEPLOY_HOME": str(tmp_path),
+            "DATABASE_WAIT_SECONDS": "1",
         },
     )
     assert result.returncode == 2
+    # Nothing listens there: it is waited for (a server may be restarting), then reported.
+    assert f"waiting up to 1 s for the database at 127.0.0.1:{port}" in result.stdout
     assert f"cannot reach the database at 127.0.0.1:{port}" in result.stdout
     assert "secretpw" not in result.stdout + result.stderr
 
