@@ -24,9 +24,15 @@ class QueueFull(Exception):
     """The queue already holds MAX_QUEUE_LENGTH waiting jobs."""
 
 
+def available() -> bool:
+    """Whether this site creates scratch orgs: they are local workspaces, so only where the
+    local org type is offered."""
+    return bool(settings.SCRATCH_ORGS_ENABLED and settings.LOCAL_ORGS_OFFERED)
+
+
 def ensure_available() -> None:
     """Raises ScratchOrgsDisabled when this site creates no scratch orgs (checked first)."""
-    if not settings.SCRATCH_ORGS_ENABLED:
+    if not available():
         raise ScratchOrgsDisabled()
 
 
