@@ -383,6 +383,11 @@ SALESFORCE_MY_DOMAIN_SUFFIXES = env.list(
 )
 # Extra hosts accepted as a custom domain, exactly (e.g. a government cloud's login host).
 SALESFORCE_ALLOWED_DOMAINS = env.list("SALESFORCE_ALLOWED_DOMAINS", default=[])
+# Scratch orgs from a Dev Hub (plandeploy/orgs/devhub.py): its user, signed in with the JWT
+# bearer flow of the connected app, whose certificate matches SFDX_HUB_KEY (the PEM private
+# key itself, or the path of a file holding it).
+DEVHUB_USERNAME = env.str("DEVHUB_USERNAME", default="")
+SFDX_HUB_KEY = env.str("SFDX_HUB_KEY", default="")
 # PKCE on the web server flow; turn it off only for a connected app that rejects it.
 SALESFORCE_PKCE = env.bool("SALESFORCE_PKCE", default=True)
 

@@ -39,7 +39,8 @@ REST (instance hosts; a bad token gives 401 ``[{"message": "Session expired or i
   201 ``{id, success: true, errors: []}`` and the record.
 - ``POST /services/data/vXX.X/sobjects/ScratchOrgInfo/``: a Dev Hub request; each later
   query of it moves its Status New → Creating → Active (or an error, or never), see
-  :class:`ScratchPlan`.
+  :class:`ScratchPlan`; its AuthCode is exchanged with its ``ConnectedAppCallbackUrl``.
+  ``DELETE .../sobjects/ScratchOrgInfo/<id>``: 204, the request and its org are gone.
 - ``DELETE /services/data/vXX.X/sobjects/ActiveScratchOrg/<id>``: 204, the org is gone.
 - ``GET /secur/frontdoor.jsp?sid=<access token>``: 302 into the org (``/lightning/page/home``).
 """
@@ -418,7 +419,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             unverified = jwt.decode(assertion, options={"verify_signature": False})
             certificate = fake.hub_certificates[unverified.get("iss")]
             public_key = x509.load_pem_x509_certificate(certificate).public_key()
-            claims = jwt.decode(assertion, public_key, algorithms=["RS256"],
+            # Salesforce tolerates a few minutes of clock skew (CumulusCI sets exp to now).
+            claims = jwt.decode(assertion, public_key, algorithms=["RS256"], leeway=180,
                                 options={"verify_aud": False})
         except jwt.ExpiredSignatureError:
             return self._token_error("invalid_grant", "expired authorization code")
@@ -532,6 +534,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     "_polls": 0, "_plan": fake.scratch_plan, "_request": body,
                 }
             return self._send(201, {"id": new_id, "success": True, "errors": []})
+        if sobject == "ScratchOrgInfo" and method == "DELETE" and record_id:
+            with fake.lock:
+                found = fake.scratch_requests.pop(record_id, None)
+                for key, active in list(fake.active_scratch_orgs.items()):
+                    if found and active["ScratchOrg"] == found.get("ScratchOrg"):
+                        fake.active_scratch_orgs.pop(key)
+                        fake.orgs.pop(active["_org_id"], None)
+            if found is None:
+                return self._send(404, [{"errorCode": "NOT_FOUND", "message": "Not found"}])
+            return self._send(204)
         if sobject == "ActiveScratchOrg" and method == "DELETE" and record_id:
             with fake.lock:
                 found = fake.active_scratch_orgs.pop(record_id, None)
@@ -584,7 +596,8 @@ def fake_advance(fake: FakeSalesforce, row: dict[str, Any]) -> dict[str, Any]:
             user = fake.add_user(org, f"test-{secrets.token_hex(4)}@example.com",
                                  request.get("AdminEmail"))
             code = f"aPrx{secrets.token_urlsafe(32)}"
-            fake.codes[code] = (_Grant(user, org.instance_url), SFDX_REDIRECT_URI, None)
+            callback = request.get("ConnectedAppCallbackUrl") or SFDX_REDIRECT_URI
+            fake.codes[code] = (_Grant(user, org.instance_url), callback, None)
             active_id = salesforce_id("2AS")
             # Salesforce stores the scratch org's id in 15 characters here.
             fake.active_scratch_orgs[active_id] = {
