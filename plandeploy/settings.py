@@ -388,6 +388,8 @@ SALESFORCE_ALLOWED_DOMAINS = env.list("SALESFORCE_ALLOWED_DOMAINS", default=[])
 # key itself, or the path of a file holding it).
 DEVHUB_USERNAME = env.str("DEVHUB_USERNAME", default="")
 SFDX_HUB_KEY = env.str("SFDX_HUB_KEY", default="")
+# How long a Dev Hub may take to make an org (at most the job's own time limit).
+DEVHUB_CREATE_TIMEOUT_SECONDS = env.float("DEVHUB_CREATE_TIMEOUT_SECONDS", default=900)
 # PKCE on the web server flow; turn it off only for a connected app that rejects it.
 SALESFORCE_PKCE = env.bool("SALESFORCE_PKCE", default=True)
 

@@ -174,3 +174,8 @@ def refresh_access_token(instance_url: str, refresh_token: str) -> str:
     if not token:
         raise TokenRefused("Salesforce returned no access token.")
     return str(token)
+
+
+def front_door_url(instance_url: str, access_token: str) -> str:
+    """The URL that opens the org in a browser, signed in (CumulusCI's ``start_url``)."""
+    return _org_config(instance_url, access_token).start_url

@@ -80,8 +80,22 @@ def org_input(row: RunRow) -> OrgInput:
                         username=config.get("username"))
     return OrgInput(
         "salesforce", scratch.org_id, instance_url=config.get("instance_url"),
-        access_token=config.get("access_token"), username=config.get("username"),
+        access_token=scratch_access_token(scratch), username=config.get("username"),
     )
+
+
+def scratch_access_token(scratch: ScratchOrg) -> str | None:
+    """A Dev Hub scratch org's access token, renewed with its refresh token when it has one."""
+    instance_url = (scratch.config or {}).get("instance_url")
+    if not (scratch.refresh_token and instance_url):
+        return scratch.access_token
+    try:
+        return salesforce.refresh_access_token(instance_url, scratch.refresh_token)
+    except salesforce.TokenRefused as exc:
+        raise RunSetupError("The scratch org no longer accepts this site's access.") from exc
+    except Exception as exc:
+        logger.warning("Scratch org token refresh failed: %s", type(exc).__name__)
+        raise RunSetupError(SALESFORCE_UNREACHABLE) from exc
 
 
 def _fresh_access_token(user_id: int, connection_row: ConnectionRow) -> str:
