@@ -47,6 +47,7 @@ def test_sign_in_records_the_org_and_api_user_shows_it(site, domain, full_org_ty
         done = sign_in(site, http, domain, custom)
         assert done.status_code == 302 and done.headers["location"] == "/", done.text
         user = http.get("/api/user/")
+        page = http.get("/").text
     assert user.status_code == 200, user.text
     org = site.orgs[domain]
     body = user.json()
@@ -63,6 +64,7 @@ def test_sign_in_records_the_org_and_api_user_shows_it(site, domain, full_org_ty
         "is_staff": False,
     }
     assert len(org.org_id) == 18
+    assert f'<span class="org-name">{org.name}</span>' in page
     row = OrgConnection.objects.get(org_id=org.org_id)
     assert row.org_type == OrgType.SALESFORCE
     assert row.instance_url == org.instance_url

@@ -29,12 +29,25 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(scope="module")
-def site(django_db_setup, django_db_blocker):
+def site(django_db_setup, django_db_blocker, tmp_path_factory):
     site = start_site()
-    with django_db_blocker.unblock(), web_process(port=site.port, **site.env()), \
-            worker_process(concurrency=2, **site.env(**FAST_WORKER_TIMINGS)):
+    # The worker's own log (INFO: every run's lines), read for tokens after each test.
+    site.worker_log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with open(site.worker_log, "w") as output, django_db_blocker.unblock(), \
+            web_process(port=site.port, **site.env()), \
+            worker_process(concurrency=2, output=output,
+                           **site.env(LOG_LEVEL="INFO", **FAST_WORKER_TIMINGS)):
         yield site
     site.fake.close()
+
+
+@pytest.fixture(autouse=True)
+def no_token_logged(site):
+    yield
+    text = site.worker_log.read_text()
+    assert text.strip(), "the worker logged nothing: the check would prove nothing"
+    leaked = [token[:12] for token in site.fake.all_tokens() if token in text]
+    assert not leaked, f"tokens in the worker's log: {leaked}"
 
 
 @pytest.fixture(autouse=True)
