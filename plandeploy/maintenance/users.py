@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
@@ -86,6 +87,11 @@ def expire_org_tokens(now: datetime, limit: int = BATCH_SIZE) -> list[int]:
                  WHERE id = ANY(%(kept)s)
                    AND token_created_at + interval '0 s' <= %(cutoff)s
                 RETURNING user_id
+            ), forgotten AS (
+                -- What allauth kept of a Salesforce sign-in (name, e-mail) goes with the org
+                -- details: the reference empties extra_data for the same users.
+                UPDATE {SocialAccount._meta.db_table} SET extra_data = '{{}}'
+                 WHERE user_id IN (SELECT user_id FROM deleted)
             )
             SELECT user_id FROM deleted UNION ALL SELECT user_id FROM cleared
             """,

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from allauth.socialaccount.models import SocialAccount
 from django.db import connection
 from django.utils import timezone
 
@@ -173,7 +174,11 @@ def test_a_refused_refresh_fails_the_run_and_asks_to_sign_in_again(site, events)
 def test_cleanup_user_data_expires_the_token_then_a_new_sign_in_restores_it(site, events):
     person = SignedIn(site)
     later = timezone.now() + timedelta(minutes=11)
+    assert SocialAccount.objects.get(user=person.user).extra_data
     assert expire_org_tokens(later) == [person.user.pk]
+    # The org details went with the token, and so did allauth's copy of the user info.
+    assert not OrgConnection.objects.filter(user=person.user).exists()
+    assert SocialAccount.objects.get(user=person.user).extra_data == {}
     assert "USER_TOKEN_INVALID" in events.types("user", person.user.hashid)
     user = person.api.get("/api/user/").json()
     assert user["valid_token_for"] is None and user["org_name"] is None
