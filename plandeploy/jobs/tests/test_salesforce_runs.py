@@ -20,11 +20,16 @@ from plandeploy.accounts.models import OrgConnection, User
 from plandeploy.accounts.tests.salesforce_support import SalesforceSite, sign_in, start_site
 from plandeploy.accounts.tokens import issue_token
 from plandeploy.bootstrap import SAMPLE_PRODUCT
-from plandeploy.maintenance.users import expire_org_tokens
 from plandeploy.runs.execution.spec import SIGN_IN_AGAIN
 from plandeploy.runs.models import Job
 from plandeploy.runs.tests.factories import EventListener, clear_queue, publish_plan
-from plandeploy.testing.processes import FAST_WORKER_TIMINGS, web_process, worker_process
+from plandeploy.testing.processes import (
+    FAST_WORKER_TIMINGS,
+    only_schedule,
+    wait_until,
+    web_process,
+    worker_process,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,7 +42,10 @@ def site(django_db_setup, django_db_blocker, tmp_path_factory):
     with open(site.worker_log, "w") as output, django_db_blocker.unblock(), \
             web_process(port=site.port, **site.env()), \
             worker_process(concurrency=2, output=output,
-                           **site.env(LOG_LEVEL="INFO", **FAST_WORKER_TIMINGS)):
+                           # cleanup_user_data every 2 s: the expiry test waits for a tick.
+                           **site.env(LOG_LEVEL="INFO",
+                                      CRON_SCHEDULE=only_schedule("cleanup_user_data"),
+                                      **FAST_WORKER_TIMINGS)):
         yield site
     site.fake.close()
 
@@ -173,13 +181,18 @@ def test_a_refused_refresh_fails_the_run_and_asks_to_sign_in_again(site, events)
 
 def test_cleanup_user_data_expires_the_token_then_a_new_sign_in_restores_it(site, events):
     person = SignedIn(site)
-    later = timezone.now() + timedelta(minutes=11)
     assert SocialAccount.objects.get(user=person.user).extra_data
-    assert expire_org_tokens(later) == [person.user.pk]
+    # Signed in TOKEN_LIFETIME_MINUTES (10) and a minute ago: the worker's next
+    # cleanup_user_data tick expires it.
+    OrgConnection.objects.filter(user=person.user).update(
+        token_created_at=timezone.now() - timedelta(minutes=11))
+    wait_until(lambda: not OrgConnection.objects.filter(user=person.user).exists(),
+               timeout=30, message="cleanup_user_data to expire the token")
+    wait_until(lambda: "USER_TOKEN_INVALID" in events.types("user", person.user.hashid),
+               timeout=10, message="USER_TOKEN_INVALID")
     # The org details went with the token, and so did allauth's copy of the user info.
     assert not OrgConnection.objects.filter(user=person.user).exists()
     assert SocialAccount.objects.get(user=person.user).extra_data == {}
-    assert "USER_TOKEN_INVALID" in events.types("user", person.user.hashid)
     user = person.api.get("/api/user/").json()
     assert user["valid_token_for"] is None and user["org_name"] is None
     again = sign_in(site, person.browser, "production")
