@@ -8,10 +8,12 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_safe
 
 from plandeploy import queue
 
 
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness: answering at all is the whole check, so a database outage restarts nothing."""
     return JsonResponse({"status": "alive"})
@@ -55,6 +57,7 @@ def readiness(targets: Iterable[tuple[str, str | None]] | None = None) -> dict:
     }
 
 
+@require_safe
 def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: 200 when the database answers, its schema is current and (unless
     READY_REQUIRES_WORKER is off) a worker is alive; otherwise 503 naming each failed check."""

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db.models import Count, DurationField, ExpressionWrapper, Q, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_safe
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -124,6 +125,7 @@ def allowed(request: HttpRequest) -> bool:
     return any(client in network for network in settings.METRICS_ALLOWED_SUBNETS)
 
 
+@require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
     if not allowed(request):
         if settings.METRICS_TOKEN:

@@ -134,6 +134,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before sessions and authentication: a refused address costs no database work.
     "plandeploy.security.middleware.AdminAllowedSubnetsMiddleware",
+    # Before anything looks a cookie, a field or the path up in the database.
+    "plandeploy.api.text_middleware.UnstorableTextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",

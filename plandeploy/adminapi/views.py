@@ -1,4 +1,4 @@
-"""Admin API views: staff-only, token-authenticated, throttled CRUD with filtered lists."""
+"""Admin API views: superuser-only, token-authenticated, throttled CRUD with filtered lists."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from django.db.models import ProtectedError, QuerySet
 from django.http import Http404
 from django.utils import translation
 from drf_spectacular.openapi import AutoSchema
-from rest_framework import exceptions, pagination, permissions, status, viewsets
+from rest_framework import exceptions, pagination, status, viewsets
 from rest_framework.response import Response
 
 from plandeploy.adminapi import serializers as s
 from plandeploy.catalog import models as m
+from plandeploy.security.permissions import IsSuperuser
 from plandeploy.security.ratelimits import SharedRateThrottle
 
 
@@ -51,7 +52,7 @@ class AdminAutoSchema(AutoSchema):
 
 class AdminViewSet(viewsets.ModelViewSet):
     schema = AdminAutoSchema()
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [IsSuperuser]
     throttle_classes = [SharedRateThrottle]
     throttle_scope = "admin_api"
     pagination_class = AdminPagination

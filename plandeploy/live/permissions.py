@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plandeploy.accounts.models import OrgConnection
+from plandeploy.api.text_middleware import unstorable_text_path
 from plandeploy.hashids import decode, encode
 from plandeploy.live.identity import Credential
 from plandeploy.runs.models import Job, PreflightResult, ScratchOrg
@@ -53,6 +54,8 @@ def parse(text: str | bytes | None) -> Request | None:
         return None
     if not isinstance(data, dict) or set(data) not in ({"model", "id"}, {"model", "id", "uuid"}):
         return None
+    if unstorable_text_path(data) is not None:
+        return None  # the same rule as for HTTP requests: such an id cannot name a row
     model, object_id, scratch_uuid = data["model"], data["id"], data.get("uuid")
     if model not in MODELS:
         return None

@@ -2,8 +2,10 @@
 
 Each scope's rate ("N/s|m|h|d") comes from settings.RATE_LIMITS. A request counts once
 against its client address and once against its user (when signed in, or the submitted
-user name for sign-in), and is refused with 429, a Retry-After header and a JSON body
-when either count is over the limit.
+user name for sign-in), and is refused with 429 and a Retry-After header when either count
+is over the limit: a JSON body on the APIs, a page for the pages' forms. The API views
+(SharedRateThrottle) and the page forms (rate_limited) count through the same `check`, in
+the same counters, so a form and its API share one budget.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from rest_framework.throttling import BaseThrottle
 
 from plandeploy.security import store
@@ -44,13 +47,16 @@ def check(scope: str, address: str, user_key: str | None) -> float:
     return wait
 
 
+def signed_in_key(request) -> str | None:
+    user = getattr(request, "user", None)
+    return str(user.pk) if user is not None and user.is_authenticated else None
+
+
 class SharedRateThrottle(BaseThrottle):
     """DRF throttle on the view's `throttle_scope`, counted in the shared database."""
 
     def allow_request(self, request, view) -> bool:
-        user = getattr(request, "user", None)
-        user_key = str(user.pk) if user is not None and user.is_authenticated else None
-        self._wait = check(view.throttle_scope, client_address(request), user_key)
+        self._wait = check(view.throttle_scope, client_address(request), signed_in_key(request))
         return self._wait == 0
 
     def wait(self) -> float | None:
@@ -77,21 +83,33 @@ def too_many_requests(wait: float) -> HttpResponse:
     return response
 
 
-def rate_limited(scope: str, user_field: str | None = None) -> Callable:
-    """Rate-limit the POSTs of a plain Django view (e.g. the sign-in form).
+def too_many_requests_page(request: HttpRequest, wait: float) -> HttpResponse:
+    """The readable answer of a page form over its limit: what happened and when to retry."""
+    retry_after = store.retry_after_header(wait)
+    response = render(request, "429.html", {"retry_after": int(retry_after)}, status=429)
+    response["Retry-After"] = retry_after
+    return response
 
-    `user_field` names the form field that identifies the account aimed at, so that
-    guessing one account's password from many addresses is limited too.
+
+def rate_limited(scope: str, user_field: str | None = None) -> Callable:
+    """Rate-limit the POSTs of a page's form (sign-in, preflight, install, scratch org,
+    org connect) in the scope its API counts in, per address and per signed-in user.
+
+    `user_field` names the form field that identifies the account aimed at (sign-in), so
+    that guessing one account's password from many addresses is limited too.
     """
 
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
         def limited(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if request.method == "POST":
-                user_key = request.POST.get(user_field, "")[:150] if user_field else None
-                wait = check(scope, client_address(request), user_key or None)
+                if user_field:
+                    user_key = request.POST.get(user_field, "")[:150] or None
+                else:
+                    user_key = signed_in_key(request)
+                wait = check(scope, client_address(request), user_key)
                 if wait:
-                    return too_many_requests(wait)
+                    return too_many_requests_page(request, wait)
             return view(request, *args, **kwargs)
 
         return limited

@@ -6,11 +6,11 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from plandeploy.security.permissions import IsSuperuser
 from plandeploy.security.ratelimits import SharedRateThrottle
 from plandeploy.translations import services
 from plandeploy.translations.apply import translatable_languages
@@ -39,12 +39,12 @@ _ACCEPTED = inline_serializer(
 
 
 class TranslationCatalogueView(APIView):
-    """Staff only (API token or session); throttled by the `admin_api` rate.
+    """Superusers only (API token or session); throttled by the `admin_api` rate.
 
     Bodies over DATA_UPLOAD_MAX_MEMORY_SIZE get a 413 from the shared JSON parser.
     """
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [IsSuperuser]
     throttle_classes = [SharedRateThrottle]
     throttle_scope = "admin_api"
 

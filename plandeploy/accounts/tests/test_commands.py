@@ -32,7 +32,7 @@ def test_create_user_with_password_from_env(monkeypatch):
 
 
 def test_create_api_token_prints_only_the_key_and_it_works():
-    call_command("create_user", "pub", "--staff", stdout=io.StringIO())
+    call_command("create_user", "pub", "--superuser", stdout=io.StringIO())
     out = io.StringIO()
     call_command("create_api_token", "pub", stdout=out)
     key = out.getvalue().strip()

@@ -28,6 +28,7 @@ def test_an_issued_token_authenticates_and_is_not_stored():
     assert client.get("/api/user/").status_code == 401
 
 
+@pytest.mark.plants_secrets("authtoken_token")  # a token as stored before hashing
 def test_the_upgrade_migration_computes_the_same_digest():
     """Tokens issued before hashing keep working: the migration's SQL digest is ours."""
     migration = importlib.import_module("plandeploy.accounts.migrations.0004_hash_api_tokens")

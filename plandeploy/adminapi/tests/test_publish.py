@@ -21,7 +21,7 @@ REPO_URL = "https://github.com/acme/widgets"
 
 def test_publish_three_step_plan_then_read_it_through_the_public_api():
     product = factories.product(repo_url=REPO_URL, slug="widgets", title="Widgets")
-    key = factories.api_token(factories.user(staff=True))
+    key = factories.api_token(factories.user(superuser=True))
     with web_process() as base_url:
         api = MetaDeployAPI(ServiceConfig({"url": f"{base_url}/admin/rest", "token": key}))
 

@@ -22,7 +22,7 @@ BASE = "http://testserver/admin/rest"
 def admin() -> APIClient:
     cache.clear()  # throttle history
     client = APIClient()
-    key = factories.api_token(factories.user(staff=True))
+    key = factories.api_token(factories.user(superuser=True))
     client.credentials(HTTP_AUTHORIZATION=f"token {key}")
     return client
 

@@ -60,7 +60,9 @@ def test_foreign_and_unknown_ids(client):
 def test_nul_bytes_are_a_400_not_a_500(client):
     response = client.get("/api/versions/get_one/", {"product": "x", "label": "a\x00b"})
     assert response.status_code == 400
-    assert response.json() == {"detail": "Invalid input."}
+    assert response.json() == {
+        "detail": "Text must not contain NUL characters or unpaired surrogates.",
+        "in": "query", "path": ["label"]}
     user = factories.user()
     client.force_authenticate(user)
     plan = factories.plan(steps=1)

@@ -1,4 +1,10 @@
-"""Text PostgreSQL cannot store (NUL, lone surrogates) is a 400 on every API, writing nothing."""
+"""Text PostgreSQL cannot store (NUL, lone surrogates) is a 400 everywhere, writing nothing.
+
+One middleware (api.text_middleware) refuses it wherever a request can carry it: the path,
+the query string, a cookie, a header, a form field, a JSON body. Each kind has a case here
+that gave a 500 or reached the database before; the pages' cases are in
+web/tests/test_unstorable_text.py.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +40,8 @@ def test_translations_patch_with_unstorable_text_is_400_and_changes_nothing(bad)
             f'"acme:steps": {{"Configure": {{"message": "{bad}"}}}}}}')
     response = client.patch("/admin/rest/translations/es", body, content_type="application/json")
     assert response.status_code == 400, response.content
-    assert response.json() == {"detail": DETAIL, "path": ["acme:steps", "Configure", "message"]}
+    assert response.json() == {"detail": DETAIL, "in": "body",
+                               "path": ["acme:steps", "Configure", "message"]}
     assert list(Translation.objects.values_list("slug", "text")) == [("title", "Antes")]
     assert deferred("update_all_translations") == []
 
@@ -64,14 +71,14 @@ def test_job_post_with_unstorable_text_in_any_field_is_400(bad):
     step = plan.steps.get()
     for body, path in [
         (f'{{"plan": "{plan.hashid}{bad}", "steps": ["{step.hashid}"]}}', ["plan"]),
-        (f'{{"plan": "{plan.hashid}", "steps": ["{bad}"]}}', ["steps", "0"]),
+        (f'{{"plan": "{plan.hashid}", "steps": ["{bad}"]}}', ["steps", 0]),
         (f'{{"plan": "{plan.hashid}", "steps": ["{step.hashid}"], '
          f'"results": {{"{step.hashid}": [{{"status": "hide{bad}"}}]}}}}',
-         ["results", step.hashid, "0", "status"]),
+         ["results", step.hashid, 0, "status"]),
     ]:
         response = client.post("/api/jobs/", body, content_type="application/json")
         assert response.status_code == 400, (body, response.content)
-        assert response.json() == {"detail": DETAIL, "path": path}
+        assert response.json() == {"detail": DETAIL, "in": "body", "path": path}
     assert not Job.objects.exists()
 
 
@@ -81,7 +88,7 @@ def test_admin_api_create_with_unstorable_text_is_400(bad):
     response = client.post("/admin/rest/productcategory", f'{{"title": "Tools{bad}"}}',
                            content_type="application/json")
     assert response.status_code == 400, response.content
-    assert response.json() == {"detail": DETAIL, "path": ["title"]}
+    assert response.json() == {"detail": DETAIL, "in": "body", "path": ["title"]}
     assert not ProductCategory.objects.exists()
 
 
@@ -92,3 +99,45 @@ def test_anonymous_scratch_org_request_with_unstorable_email_is_400():
                                 content_type="application/json")
     assert response.status_code == 400
     assert response.json()["detail"] == DETAIL
+
+
+def refused(response, where: str, path: list) -> None:
+    assert response.status_code == 400, response.content
+    assert response.json() == {"detail": DETAIL, "in": where, "path": path}
+
+
+@pytest.mark.parametrize("url", ["/api/plans/%00/", "/admin/rest/plans/%00",
+                                 "/api/plans/%00/preflight/"])
+def test_nul_in_an_api_path_is_400(url):
+    refused(staff_client().get(url), "path", [])
+
+
+@pytest.mark.parametrize(("url", "name"), [
+    ("/api/plans/?q=%00", "q"), ("/api/products/get_one/?slug=%00", "slug"),
+    ("/admin/rest/productslug?slug=%00", "slug"), ("/api/plans/?x%00=1", "x\x00"),
+])
+def test_nul_in_an_api_query_string_is_400(url, name):
+    refused(staff_client().get(url), "query", [name])
+
+
+def test_nul_in_a_cookie_is_400_before_the_session_is_looked_up():
+    client = APIClient()
+    client.cookies["sessionid"] = "abc\x00def"
+    refused(client.get("/api/user/"), "cookie", ["sessionid"])
+
+
+def test_nul_in_a_header_is_400():
+    client = APIClient()
+    refused(client.get("/api/user/", HTTP_AUTHORIZATION="token abc\x00"), "header",
+            ["Authorization"])
+
+
+def test_json_with_nul_or_a_lone_surrogate_is_400_before_authentication():
+    for bad in (NUL, LONE_SURROGATE):
+        response = APIClient().post("/api/jobs/", f'{{"plan": "x{bad}"}}',
+                                    content_type="application/json")
+        refused(response, "body", ["plan"])
+    # An escaped backslash before "u0000" is ordinary text: it reaches the view.
+    response = APIClient().post("/api/jobs/", '{"plan": "x\\\\u0000"}',
+                                content_type="application/json")
+    assert response.status_code == 401

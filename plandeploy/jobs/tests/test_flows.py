@@ -122,6 +122,7 @@ def test_unselected_optional_step_is_skipped():
     assert not (workspace(user) / "data").exists()
 
 
+@pytest.mark.plants_secrets("catalog_step")  # the step's command holds the token
 def test_step_logs_messages_and_log_are_scrubbed_of_org_secrets():
     """Per-step logs, step messages and the run log carry no org identifiers (anonymous users
     read public jobs' logs)."""

@@ -150,6 +150,8 @@ def test_a_uuid_in_a_subscription_is_never_written_into_the_session(web):
     '{"model": "job", "id": true}', '{"model": "preflightresult", "id": "12a"}',
     '{"model": "scratchorg", "id": "abc", "uuid": "not-a-uuid"}',
     json.dumps({"model": "job", "id": "x" * 5000}),
+    # Text PostgreSQL cannot store: refused before any lookup, as over HTTP.
+    '{"model": "org", "id": "00D\\u0000"}', '{"model": "org", "id": "00D\\ud800"}',
 ])
 def test_bad_subscriptions_are_refused_and_the_socket_stays_usable(web, text):
     owner = factories.user()

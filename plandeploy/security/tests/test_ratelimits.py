@@ -11,6 +11,8 @@ from plandeploy.api.tests.helpers import complete_preflight
 from plandeploy.catalog.tests import factories
 from plandeploy.runs.models import Job, PreflightResult, ScratchOrg
 from plandeploy.security.models import RateCounter
+from plandeploy.web import lookups
+from plandeploy.web.tests.catalog_rows import sample_plan
 
 pytestmark = pytest.mark.django_db
 
@@ -33,6 +35,14 @@ def assert_throttled(response) -> None:
     assert response.status_code == 429, response.content
     assert int(response["Retry-After"]) >= 1
     assert response.json()["detail"].startswith("Request was throttled.")
+
+
+def assert_throttled_page(response) -> None:
+    """A page form over its limit gets a page to read, not the API's JSON."""
+    assert response.status_code == 429, response.content
+    assert int(response["Retry-After"]) >= 1
+    assert response["Content-Type"].startswith("text/html")
+    assert "Too many requests" in response.content.decode()
 
 
 def signed_in(user, address: str = "127.0.0.1") -> APIClient:
@@ -95,10 +105,10 @@ def test_sign_in_is_limited_per_address_and_per_account(limit):
     wrong = {"username": user.username, "password": "guess"}
     for _ in range(2):
         assert Client(REMOTE_ADDR="10.0.0.1").post("/accounts/login/", wrong).status_code == 200
-    assert_throttled(Client(REMOTE_ADDR="10.0.0.1").post("/accounts/login/",
-                                                         {"username": "other", "password": "x"}))
+    assert_throttled_page(Client(REMOTE_ADDR="10.0.0.1").post(
+        "/accounts/login/", {"username": "other", "password": "x"}))
     # Another address guessing the same account's password is refused too.
-    assert_throttled(Client(REMOTE_ADDR="10.0.0.2").post("/accounts/login/", wrong))
+    assert_throttled_page(Client(REMOTE_ADDR="10.0.0.2").post("/accounts/login/", wrong))
     assert Client(REMOTE_ADDR="10.0.0.3").get("/accounts/login/").status_code == 200
 
 
@@ -131,3 +141,55 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(limit, settings):
     assert_throttled(post("10.0.0.9", "7.7.7.7, 3.3.3.3"))
     assert set(RateCounter.objects.values_list("key", flat=True)) == {
         "scratch_org:address:10.0.0.1", "scratch_org:address:3.3.3.3"}
+
+
+def browser(user=None, address: str = "127.0.0.1") -> Client:
+    client = Client(REMOTE_ADDR=address)
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def test_the_preflight_form_and_its_api_share_one_budget(limit):
+    limit("preflight", "2/h")
+    plan = sample_plan()
+    user = factories.user()
+    assert signed_in(user).post(f"/api/plans/{plan.hashid}/preflight/").status_code == 201
+    form = lookups.plan_url(plan, "preflight")
+    assert browser(user).post(form).status_code == 302  # counted, whatever it answered
+    assert_throttled_page(browser(user).post(form))
+    assert_throttled(signed_in(user).post(f"/api/plans/{plan.hashid}/preflight/"))
+
+
+def test_the_install_form_is_limited_per_user_across_addresses(limit):
+    limit("job", "1/h")
+    plan = sample_plan()
+    user = factories.user()
+    complete_preflight(plan, user.org_id, user)
+    form = lookups.plan_url(plan, "install")
+    steps = [step.hashid for step in plan.steps.all()]
+    first = browser(user, "10.0.0.1").post(form, {"steps": steps, "accept": "yes"})
+    assert first.status_code == 302 and Job.objects.count() == 1
+    Job.objects.update(status="canceled")  # the org is free again: only the limit refuses
+    assert_throttled_page(browser(user, "10.0.0.2").post(form, {"steps": steps,
+                                                                "accept": "yes"}))
+    assert Job.objects.count() == 1
+
+
+def test_the_scratch_org_form_is_limited_per_address(limit):
+    limit("scratch_org", "1/d")
+    plan = sample_plan(supported_orgs="Scratch")
+    form = lookups.plan_url(plan, "scratch_org")
+    assert browser().post(form, {"email": "a@example.com"}).status_code == 302
+    response = browser().post(form, {"email": "b@example.com"})  # a new session
+    assert_throttled_page(response)
+    assert int(response["Retry-After"]) > 3600
+    assert ScratchOrg.objects.count() == 1
+
+
+def test_the_org_connect_form_is_limited(limit):
+    limit("org_connect", "1/m")
+    user = factories.user(connected=False)
+    assert browser(user).post("/org/connect/", {"next": "/"}).status_code == 302
+    assert_throttled_page(browser(user).post("/org/connect/", {"next": "/"}))
+    assert OrgConnection.objects.filter(user=user).count() == 1

@@ -36,7 +36,7 @@ def client_for(user: User | None = None, key: str | None = None) -> APIClient:
 
 @pytest.fixture
 def staff() -> APIClient:
-    return client_for(User.objects.create_user("admin", is_staff=True))
+    return client_for(User.objects.create_user("admin", is_staff=True, is_superuser=True))
 
 
 def patch(client: APIClient, body, lang: str = "es", **extra):
@@ -173,7 +173,7 @@ def test_bad_token_is_401():
 
 
 def test_expired_token_is_401(settings):
-    user = User.objects.create_user("admin", is_staff=True)
+    user = User.objects.create_user("admin", is_staff=True, is_superuser=True)
     key = issue_token(user)
     Token.objects.filter(user=user).update(
         created=timezone.now() - timedelta(days=settings.API_TOKEN_EXPIRE_AFTER_DAYS + 1)

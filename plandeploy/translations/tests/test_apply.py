@@ -257,7 +257,7 @@ def test_a_plan_published_through_the_admin_api_is_translated_on_commit(
         "acme:steps": {"Install {product} {version}": "Instalar {product} {version}"},
     })
     client = APIClient()
-    key = issue_token(User.objects.create_user("admin", is_staff=True))
+    key = issue_token(User.objects.create_user("admin", is_staff=True, is_superuser=True))
     client.credentials(HTTP_AUTHORIZATION=f"token {key}")
     base = "http://testserver/admin/rest"
     body = {

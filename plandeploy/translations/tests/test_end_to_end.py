@@ -28,7 +28,7 @@ def test_patch_then_worker_then_public_api_speaks_spanish_with_english_fallback(
         ("Install Acme Widgets 1.2", "Deploys the package"),
         ("Configure layouts", "Not translated"),
     ])
-    key = issue_token(User.objects.create_user("admin", is_staff=True))
+    key = issue_token(User.objects.create_user("admin", is_staff=True, is_superuser=True))
     body = {
         "acme:product": {"title": {"message": "Widgets de Acme"}},
         "acme:plan:Full install": {"title": {"message": "Completo"}},

@@ -5,10 +5,14 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from plandeploy.api.tests.helpers import complete_preflight, complete_scratch_org
+from plandeploy.api.tests.helpers import (
+    complete_preflight,
+    complete_scratch_org,
+    hold_scratch_org,
+)
 from plandeploy.catalog.models import AllowedList, ProductSlug, Version
 from plandeploy.catalog.tests import factories
-from plandeploy.runs.models import Job, Status
+from plandeploy.runs.models import Job, ScratchOrg, Status
 from plandeploy.runs.tests.factories import local_user
 from plandeploy.web import lookups
 from plandeploy.web.tests.catalog_rows import sample_plan
@@ -256,3 +260,32 @@ def test_banners_for_a_lost_org_connection_and_a_running_job_show_on_any_page():
     page = text(client.get("/my-installations/"))
     assert "An installation is running on your org" in page
     assert lookups.plan_url(plan, "job", job=job.hashid) in page
+
+
+def test_the_plan_page_never_shows_the_scratch_orgs_uuid_to_the_session_holding_it():
+    """The uuid is the org's only credential: the page follows the org through the session
+    (the socket carries the cookie), so it need not, and must not, be in the HTML."""
+    plan = sample_plan(supported_orgs="Scratch")
+    scratch_org = ScratchOrg.objects.create(plan=plan, status=Status.STARTED)
+    client = Client()
+    hold_scratch_org(client, scratch_org)
+    forms = {str(scratch_org.uuid), scratch_org.uuid.hex}
+
+    creating = text(client.get(lookups.plan_url(plan)))
+    assert f'data-live-id="{scratch_org.hashid}"' in creating  # it is followed live
+    assert not any(form in creating for form in forms)
+
+    ScratchOrg.objects.filter(pk=scratch_org.pk).update(status=Status.COMPLETE,
+                                                        org_id="00DSCRATCHPAGE0001")
+    waiting_for_preflight = text(client.get(lookups.plan_url(plan)))
+    assert "expires on" in waiting_for_preflight
+    assert not any(form in waiting_for_preflight for form in forms)
+
+    complete_preflight(plan, "00DSCRATCHPAGE0001")
+    ready = text(client.get(lookups.plan_url(plan)))
+    assert not any(form in ready for form in forms)
+    job = Job.objects.create(plan=plan, org_id="00DSCRATCHPAGE0001")
+    job_page = text(client.get(lookups.plan_url(plan, "job", job=job.hashid)))
+    assert job.hashid in job_page and not any(form in job_page for form in forms)
+    api = client.get(f"/api/plans/{plan.hashid}/scratch_org/")
+    assert api.status_code == 200 and not any(form in api.content.decode() for form in forms)

@@ -11,10 +11,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from plandeploy.accounts import services
+from plandeploy.security.ratelimits import rate_limited
 
 
 @require_POST
 @login_required
+@rate_limited("org_connect")  # the same limit as POST /api/orgs/connect/
 def connect_org(request: HttpRequest) -> HttpResponse:
     """Connect (or reconnect, with a fresh token) the user's local org, then go back."""
     name = request.POST.get("name", "").strip()[:255] or None

@@ -6,6 +6,7 @@ import re
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_safe
 
 from plandeploy.api.serializers.fields import tr
 from plandeploy.api.views.querysets import listed_products
@@ -35,6 +36,7 @@ def _listed_for(product: Product, user) -> bool:
             or product.is_visible_to(user))
 
 
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     """Listed products with a listed version, grouped by listed category."""
     products = [
@@ -54,6 +56,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "web/home.html", {"categories": categories})
 
 
+@require_safe
 def product(request: HttpRequest, product: str, version: str | None = None) -> HttpResponse:
     """A product's latest production version (or the version named), with its plans."""
     row = lookups.product_by_slug(product)

@@ -9,7 +9,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from plandeploy.api.permissions import may_change_job
 from plandeploy.api.serializers.fields import tr
@@ -41,6 +41,7 @@ def duration_seconds(job: Job) -> int | None:
     return max(0, int((ended - begun).total_seconds()))
 
 
+@require_safe
 def job_page(request: HttpRequest, product: str, version: str, plan: str,
              job: str) -> HttpResponse:
     """Each step's state, logs, the final message; live through static/web/live.js."""
@@ -92,6 +93,7 @@ def share(request: HttpRequest, product: str, version: str, plan: str,
     return redirect(lookups.plan_url(row.plan, "job", job=row.hashid))
 
 
+@require_safe
 @login_required
 def my_installations(request: HttpRequest) -> HttpResponse:
     """The signed-in user's own jobs, newest first (nobody sees another user's list)."""

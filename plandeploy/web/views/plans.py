@@ -1,4 +1,7 @@
-"""The plan page and its forms: run the preflight, install, request a scratch org."""
+"""The plan page and its forms: run the preflight, install, request a scratch org.
+
+Each form counts against the same rate limit as its API call (security.ratelimits).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from plandeploy.api import sessions
 from plandeploy.api.serializers.fields import tr
@@ -16,6 +19,7 @@ from plandeploy.catalog.markdown import render as markdown
 from plandeploy.catalog.models import Plan, SupportedOrgs
 from plandeploy.runs import scratch_requests, services
 from plandeploy.runs.models import Job, PreflightResult, Status
+from plandeploy.security.ratelimits import rate_limited
 from plandeploy.web import lookups, presenters
 
 
@@ -38,6 +42,7 @@ def _job_url(org_id: str | None, *, running: bool = True) -> str | None:
     return lookups.plan_url(job.plan, "job", job=job.hashid) if job else None
 
 
+@require_safe
 def plan_page(request: HttpRequest, product: str, version: str, plan: str) -> HttpResponse:
     """Steps, preflight results, agreement and the install form (or why it is closed)."""
     row = lookups.plan_by_path(product, version, plan)
@@ -71,7 +76,6 @@ def plan_page(request: HttpRequest, product: str, version: str, plan: str) -> Ht
         "is_old_version": latest is not None and latest.pk != row.version_id,
         "latest_version": latest,
         "scratch_org": scratch_org,
-        "scratch_org_data": ScratchOrgSerializer(scratch_org).data if scratch_org else None,
         "scratch_available": scratch_requests.available() and row.supported_orgs in (
             SupportedOrgs.SCRATCH, SupportedOrgs.BOTH) and not user.is_authenticated,
         "scratch_job_url": _job_url(scratch_org.org_id, running=False) if scratch_org else None,
@@ -92,6 +96,7 @@ def _not_allowed_instructions(plan: Plan, user) -> str:
 
 
 @require_POST
+@rate_limited("preflight")
 def preflight(request: HttpRequest, product: str, version: str, plan: str) -> HttpResponse:
     """Start the preflight checks for the caller's org."""
     row = lookups.plan_by_path(product, version, plan)
@@ -104,6 +109,7 @@ def preflight(request: HttpRequest, product: str, version: str, plan: str) -> Ht
 
 
 @require_POST
+@rate_limited("job")
 def install(request: HttpRequest, product: str, version: str, plan: str) -> HttpResponse:
     """Start the installation of the ticked steps; the job page follows it."""
     row = lookups.plan_by_path(product, version, plan)
@@ -129,6 +135,7 @@ def install(request: HttpRequest, product: str, version: str, plan: str) -> Http
 
 
 @require_POST
+@rate_limited("scratch_org")
 def scratch_org(request: HttpRequest, product: str, version: str, plan: str) -> HttpResponse:
     """Request a scratch org for this plan; the session holds it from now on."""
     row = lookups.plan_by_path(product, version, plan)

@@ -111,7 +111,6 @@
     this.root = root;
     this.model = root.getAttribute("data-live-model");
     this.id = root.getAttribute("data-live-id");
-    this.uuid = root.getAttribute("data-live-uuid");
     this.url = root.getAttribute("data-live-url");
     this.mode = root.getAttribute("data-live-mode");
     this.initial = root.getAttribute("data-live-status");
@@ -119,10 +118,10 @@
     this.done = this.mode === "apply" && isFinal(this.initial);
   }
 
+  // A scratch org is followed through the session cookie the socket carries: its uuid (the
+  // org's only credential) is never put in the page, where any script or copy could read it.
   Follower.prototype.subscription = function () {
-    var message = { model: this.model, id: this.id };
-    if (this.uuid) { message.uuid = this.uuid; }
-    return message;
+    return { model: this.model, id: this.id };
   };
 
   Follower.prototype.handle = function (data) {
