@@ -9,7 +9,6 @@ from drf_spectacular.views import (
     SpectacularSwaggerSplitView,
 )
 
-from plandeploy.accounts import salesforce_login
 from plandeploy.api.errors import json_not_found
 from plandeploy.health import healthz, readyz
 from plandeploy.metrics import metrics
@@ -35,7 +34,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/salesforce/login/", salesforce.start, name="salesforce_login"),
     # The connected app's callback URL (SFDX_CLIENT_CALLBACK_URL) points here.
-    path("accounts/salesforce/login/callback/", salesforce_login.callback,
+    path("accounts/salesforce/login/callback/", salesforce.callback,
          name="salesforce_callback"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("plandeploy.web.urls")),

@@ -64,6 +64,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from plandeploy.testing import at_rest
+
 API_VERSION = "62.0"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 SFDX_REDIRECT_URI = "http://localhost:1717/OauthRedirect"
@@ -263,6 +265,10 @@ class FakeSalesforce:
                 token = f"5Aep{secrets.token_urlsafe(60)}"
                 self.refresh_tokens[token] = grant
                 body["refresh_token"] = token
+        # The end-of-session dump check looks for every token issued, also those that only a
+        # worker ever held (a refreshed access token).
+        at_rest.COLLECTED.secret("Salesforce access token", access)
+        at_rest.COLLECTED.secret("Salesforce refresh token", body.get("refresh_token"))
         return body
 
 

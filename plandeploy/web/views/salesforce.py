@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from plandeploy.accounts import salesforce_login, services
+from plandeploy.orgs import salesforce
 from plandeploy.orgs.salesforce import InvalidDomain, SalesforceUnavailable
 from plandeploy.security.ratelimits import rate_limited
 
@@ -28,6 +29,17 @@ def start(request: HttpRequest) -> HttpResponse:
         return _login_page(request, _domain_error(exc.code), status=400,
                            custom_domain=custom_domain)
     return salesforce_login.start(request, base_url)
+
+
+def callback(request: HttpRequest) -> HttpResponse:
+    """Salesforce's redirect back with the code; without a connected app there is nothing to
+    finish (and allauth would fail looking the app up), so the sign-in page says so."""
+    try:
+        salesforce.ensure_enabled()
+    except SalesforceUnavailable:
+        return _login_page(request, _("Sign in with Salesforce is not available on this site."),
+                           status=404)
+    return salesforce_login.callback(request)
 
 
 def _domain_error(code: str) -> str:
