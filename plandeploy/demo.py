@@ -156,7 +156,9 @@ class Demo:
     def publish(self, sample: Path) -> dict[str, Any]:
         """Publish the sample product through the admin API; what exists already is reused
         (a re-run, or a run that stopped half-way), so publishing is idempotent."""
-        from plandeploy.catalog.models import Plan, PlanTemplate, Product, ProductCategory, Version
+        from django.conf import settings
+
+        from plandeploy.catalog.models import Product, ProductCategory, Version
 
         data = json.loads((sample / "plan.json").read_text())
         product_data, version_data = data["product"], data["version"]
@@ -189,6 +191,18 @@ class Demo:
             Version.objects.filter(product_id=product_pk, label=version_data["label"]),
             version_body,
         )
+        first = self._publish_plan(plan_data, product, product_pk, version)
+        # The sample's Salesforce plan fails on a local org: published only where people
+        # can sign in with Salesforce.
+        if settings.SALESFORCE_ENABLED:
+            for other in data["plans"][1:]:
+                self._publish_plan(other, product, product_pk, version)
+        return first
+
+    def _publish_plan(self, plan_data: dict[str, Any], product: dict[str, Any],
+                      product_pk: int, version: dict[str, Any]) -> dict[str, Any]:
+        from plandeploy.catalog.models import Plan, PlanTemplate, Version
+
         template = self._ensure(
             "plantemplates",
             PlanTemplate.objects.filter(product_id=product_pk, name=plan_data["slug"]),

@@ -119,6 +119,11 @@ INSTALLED_APPS = [
     "plandeploy.adminapi",
     "plandeploy.web",
     "plandeploy.security",
+    # Sign in with Salesforce (after plandeploy.web, whose templates win over allauth's).
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.salesforce",
 ]
 
 MIDDLEWARE = [
@@ -137,6 +142,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
 ]
@@ -172,6 +178,11 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    # Signs in the users of a Salesforce sign-in.
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
 
 TEMPLATES = [
     {
@@ -342,6 +353,78 @@ REPO_CACHE_ROOT = Path(
 REPO_CACHE_MAX_AGE_DAYS = env.float("REPO_CACHE_MAX_AGE_DAYS", default=14)
 REPO_CACHE_MAX_MB = env.int("REPO_CACHE_MAX_MB", default=2048)
 SCRATCH_ORGS_ENABLED = env.bool("SCRATCH_ORGS_ENABLED", default=True)
+
+# Which org types this deployment offers: `local` (a workspace on the worker host: no
+# Salesforce account needed, the default so that `make demo` runs anywhere) and/or
+# `salesforce` (users sign in with Salesforce and plans run against their real org).
+ORG_TYPES = env.list("ORG_TYPES", default=["local"])
+_unknown_org_types = sorted(set(ORG_TYPES) - {"local", "salesforce"})
+if _unknown_org_types or not ORG_TYPES:
+    raise ImproperlyConfigured(
+        f"ORG_TYPES: {', '.join(_unknown_org_types) or '(empty)'}: "
+        "expected a list of local, salesforce"
+    )
+LOCAL_ORGS_OFFERED = "local" in ORG_TYPES
+# The connected app the sign-in and the token refreshes of runs use (the names the reference
+# system uses). With any of the three unset, Salesforce sign-in is off and the sign-in page
+# says why.
+SFDX_CLIENT_ID = env.str("SFDX_CLIENT_ID", default="")
+SFDX_CLIENT_SECRET = env.str("SFDX_CLIENT_SECRET", default="")
+SFDX_CLIENT_CALLBACK_URL = env.str("SFDX_CLIENT_CALLBACK_URL", default="")
+_missing_sfdx = [name for name in ("SFDX_CLIENT_ID", "SFDX_CLIENT_SECRET",
+                                    "SFDX_CLIENT_CALLBACK_URL") if not globals()[name]]
+if "salesforce" not in ORG_TYPES:
+    SALESFORCE_UNAVAILABLE_REASON = "ORG_TYPES does not include salesforce."
+elif _missing_sfdx:
+    SALESFORCE_UNAVAILABLE_REASON = f"{', '.join(_missing_sfdx)} not set."
+else:
+    SALESFORCE_UNAVAILABLE_REASON = ""
+SALESFORCE_ENABLED = not SALESFORCE_UNAVAILABLE_REASON
+# Where people sign in. Only the base URLs differ between production and the tests (which
+# point them at a loopback fake of Salesforce).
+SALESFORCE_LOGIN_URL = env.str("SALESFORCE_LOGIN_URL", default="https://login.salesforce.com")
+SALESFORCE_SANDBOX_LOGIN_URL = env.str(
+    "SALESFORCE_SANDBOX_LOGIN_URL", default="https://test.salesforce.com"
+)
+# A custom My Domain must be an https host under one of these suffixes (a person typing a
+# domain must not be able to send our client secret and their code to any server).
+SALESFORCE_MY_DOMAIN_SUFFIXES = env.list(
+    "SALESFORCE_MY_DOMAIN_SUFFIXES", default=["my.salesforce.com", "my.salesforce-sites.com"]
+)
+# Extra hosts accepted as a custom domain, exactly (e.g. a government cloud's login host).
+SALESFORCE_ALLOWED_DOMAINS = env.list("SALESFORCE_ALLOWED_DOMAINS", default=[])
+# Scratch orgs from a Dev Hub (plandeploy/orgs/devhub.py): its user, signed in with the JWT
+# bearer flow of the connected app, whose certificate matches SFDX_HUB_KEY (the PEM private
+# key itself, or the path of a file holding it).
+DEVHUB_USERNAME = env.str("DEVHUB_USERNAME", default="")
+SFDX_HUB_KEY = env.str("SFDX_HUB_KEY", default="")
+# How long a Dev Hub may take to make an org (at most the job's own time limit).
+DEVHUB_CREATE_TIMEOUT_SECONDS = env.float("DEVHUB_CREATE_TIMEOUT_SECONDS", default=900)
+# PKCE on the web server flow; turn it off only for a connected app that rejects it.
+SALESFORCE_PKCE = env.bool("SALESFORCE_PKCE", default=True)
+
+# django-allauth, for Salesforce sign-in only: a Salesforce user becomes a user here at once
+# (no sign-up form, no e-mail checks: Salesforce vouches for the person); tokens go to our
+# encrypted OrgConnection, not to allauth's table (plandeploy.accounts.salesforce_login).
+SOCIALACCOUNT_PROVIDERS = {
+    "salesforce": {
+        "provider_class": "plandeploy.accounts.salesforce_login.PlandeploySalesforceProvider",
+        "OAUTH_PKCE_ENABLED": SALESFORCE_PKCE,
+        "APPS": [{
+            "client_id": SFDX_CLIENT_ID,
+            "secret": SFDX_CLIENT_SECRET,
+            "key": SALESFORCE_LOGIN_URL,
+        }] if SALESFORCE_ENABLED else [],
+    }
+}
+SOCIALACCOUNT_ADAPTER = "plandeploy.accounts.salesforce_login.SocialAccountAdapter"
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_EMAIL_REQUIRED = False
+SOCIALACCOUNT_LOGIN_ON_GET = False
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_UNIQUE_EMAIL = False
 SCRATCH_ORG_DURATION_DAYS = env.int("SCRATCH_ORG_DURATION_DAYS", default=30)
 
 try:

@@ -13,6 +13,7 @@ from plandeploy.api.errors import json_not_found
 from plandeploy.health import healthz, readyz
 from plandeploy.metrics import metrics
 from plandeploy.security.ratelimits import rate_limited
+from plandeploy.web.views import salesforce
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -31,6 +32,10 @@ urlpatterns = [
          rate_limited("sign_in", user_field="username")(auth_views.LoginView.as_view()),
          name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/salesforce/login/", salesforce.start, name="salesforce_login"),
+    # The connected app's callback URL (SFDX_CLIENT_CALLBACK_URL) points here.
+    path("accounts/salesforce/login/callback/", salesforce.callback,
+         name="salesforce_callback"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("plandeploy.web.urls")),
 ]

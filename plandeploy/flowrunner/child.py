@@ -20,6 +20,7 @@ from cumulusci.core.flowrunner import (
     StepSpec,
     StepVersion,
 )
+from cumulusci.core.keychain import BaseProjectKeychain
 from cumulusci.core.utils import import_global
 
 from plandeploy.flowrunner.outbox import Outbox, install_log_handler
@@ -199,6 +200,11 @@ def _run(
     if loaded is None or not loaded.serves(spec.repo_dir):
         loaded = load_project(spec.repo_dir)
     project_config = loaded.config
+    if project_config.keychain is None:
+        # Salesforce tasks ask the keychain for services (the connected app that names their
+        # API client, github, ...); an in-memory keychain answers "not configured" and
+        # stores nothing (the service keeps the org, not CumulusCI).
+        project_config.keychain = BaseProjectKeychain(project_config, None)
     org_config = _org_config(spec)
     step_ids = {str(StepVersion(s.step_num)): s.step_id for s in spec.steps}
     if len(step_ids) != len(spec.steps):

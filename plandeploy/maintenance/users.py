@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
@@ -86,6 +87,11 @@ def expire_org_tokens(now: datetime, limit: int = BATCH_SIZE) -> list[int]:
                  WHERE id = ANY(%(kept)s)
                    AND token_created_at + interval '0 s' <= %(cutoff)s
                 RETURNING user_id
+            ), forgotten AS (
+                -- What allauth kept of a Salesforce sign-in (name, e-mail) goes with the org
+                -- details: the reference empties extra_data for the same users.
+                UPDATE {SocialAccount._meta.db_table} SET extra_data = '{{}}'
+                 WHERE user_id IN (SELECT user_id FROM deleted)
             )
             SELECT user_id FROM deleted UNION ALL SELECT user_id FROM cleared
             """,
@@ -140,41 +146,66 @@ def delete_idle_users(now: datetime, limit: int = BATCH_SIZE // USER_WEIGHT) -> 
 
 @lru_cache(maxsize=1)
 def user_dependants_sql() -> str:
-    """One data-modifying CTE per table that references the user, from the models' on_delete.
+    """One data-modifying CTE per table that references the user (and, for rows deleted with
+    the user, per table that references those), from the models' on_delete.
 
     Django's own `delete()` would load every user and cascade in Python. Foreign keys are
-    DEFERRABLE INITIALLY DEFERRED, so all parts of the one statement are checked at commit.
+    DEFERRABLE INITIALLY DEFERRED, so all parts of the one statement are checked at commit;
+    every part sees the rows as they were before the statement, so a second-level part finds
+    its parents through a subquery (e.g. a Salesforce sign-in's tokens through its account).
     """
     user_model = get_user_model()
+    parts = _dependant_parts(user_model, "= ANY(%(ids)s)", depth=0)
+    return "WITH " + ",\n".join(f"dependant_{n} AS ({part})" for n, part in enumerate(parts))
+
+
+# Users → allauth's social accounts → their tokens: two levels are all our models have.
+_MAX_CASCADE_DEPTH = 1
+
+
+def _dependant_parts(model, selected: str, depth: int) -> list[str]:
+    """The statements that apply on_delete to the rows referencing `model`'s rows whose
+    primary key is `selected` (an SQL predicate's right-hand side)."""
     parts = []
-    for relation in user_model._meta.get_fields(include_hidden=True):
+    for relation in model._meta.get_fields(include_hidden=True):
         if not (relation.auto_created and not relation.concrete):
             continue
         if not (relation.one_to_many or relation.one_to_one):
             continue
         field = relation.field
         on_delete = field.remote_field.on_delete
-        table = relation.related_model._meta.db_table
-        if field.target_field.model is not user_model or not field.target_field.primary_key:
-            raise ImproperlyConfigured(f"{table}.{field.column} does not reference the user's pk")
+        related = relation.related_model
+        table = related._meta.db_table
+        if field.target_field.model is not model or not field.target_field.primary_key:
+            raise ImproperlyConfigured(
+                f"{table}.{field.column} does not reference {model._meta.db_table}'s pk"
+            )
         if on_delete is models.DO_NOTHING:
             continue
         if on_delete is models.CASCADE:
             dependants = [
-                r for r in relation.related_model._meta.get_fields(include_hidden=True)
+                r for r in related._meta.get_fields(include_hidden=True)
                 if r.auto_created and not r.concrete and (r.one_to_many or r.one_to_one)
             ]
             if dependants:
-                raise ImproperlyConfigured(
-                    f"delete_idle_users cascades one level only; {table} has dependants"
+                if depth >= _MAX_CASCADE_DEPTH:
+                    raise ImproperlyConfigured(
+                        f"delete_idle_users cascades {_MAX_CASCADE_DEPTH + 1} levels only; "
+                        f"{table} has dependants"
+                    )
+                parts += _dependant_parts(
+                    related,
+                    f"IN (SELECT {related._meta.pk.column} FROM {table} "
+                    f"WHERE {field.column} {selected})",
+                    depth + 1,
                 )
-            parts.append(f"DELETE FROM {table} WHERE {field.column} = ANY(%(ids)s)")
+            parts.append(f"DELETE FROM {table} WHERE {field.column} {selected}")
         elif on_delete is models.SET_NULL:
             parts.append(
-                f"UPDATE {table} SET {field.column} = NULL WHERE {field.column} = ANY(%(ids)s)"
+                f"UPDATE {table} SET {field.column} = NULL WHERE {field.column} {selected}"
             )
         else:
             raise ImproperlyConfigured(
                 f"delete_idle_users does not handle on_delete={on_delete.__name__} ({table})"
             )
-    return "WITH " + ",\n".join(f"dependant_{n} AS ({part})" for n, part in enumerate(parts))
+    return parts

@@ -167,6 +167,9 @@ class ScratchOrg(HashIdModel):
     config = models.JSONField(null=True, blank=True)
     org_id = models.CharField(max_length=18, null=True, blank=True, unique=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # A Dev Hub scratch org's tokens (config holds the rest): encrypted, as users' tokens.
+    access_token = EncryptedTextField(null=True, blank=True)
+    refresh_token = EncryptedTextField(null=True, blank=True)
 
     class Meta:
         indexes = [

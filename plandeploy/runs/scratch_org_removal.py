@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from plandeploy import queue, taskdefs
 from plandeploy.accounts.models import FullOrgType
 from plandeploy.hashids import encode
-from plandeploy.orgs import scratch, workspaces
+from plandeploy.orgs import devhub, scratch, workspaces
 from plandeploy.runs import services
 from plandeploy.runs.models import Job, PreflightResult, ScratchOrg, Status
 from plandeploy.runs.notify import notify_many
@@ -98,6 +98,15 @@ def remove_scratch_orgs(
     waiting = [row["pk"] for row in rows if row["org_id"] in busy]
     gone_from_disk = []
     for row in ready:
+        try:
+            if (row["config"] or {}).get("org_type") == "salesforce" and row["org_id"]:
+                # On the Dev Hub first: a row deleted before its org would leak the org.
+                devhub.delete_scratch_org(row["org_id"])
+        except Exception as exc:
+            logger.warning("scratch org %s: the Dev Hub did not delete it (%s); expiry retries",
+                           encode(row["pk"]), type(exc).__name__)
+            waiting.append(row["pk"])
+            continue
         try:
             for path in _workspaces_of(row):
                 scratch.remove(path)

@@ -22,12 +22,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from plandeploy import logs, queue, repos
-from plandeploy.orgs import scratch, workspaces
-from plandeploy.runs import services
+from plandeploy.orgs import devhub, scratch, workspaces
+from plandeploy.runs import scratch_requests, services
 from plandeploy.runs.execution.preflight_run import run_preflight
 from plandeploy.runs.models import ScratchOrg, Status
 from plandeploy.runs.notify import notify
@@ -48,6 +49,8 @@ class _Abandoned(Exception):
 
 def create(org_pk: int, context: queue.JobContext | None = None) -> str:
     """Create the org, then run its preflight and installation when the plan calls for it."""
+    if scratch_requests.backend() == "salesforce":
+        return _create_on_devhub(org_pk, context)
     claim = _claim(org_pk)
     if isinstance(claim, str):
         return claim
@@ -73,18 +76,94 @@ def create(org_pk: int, context: queue.JobContext | None = None) -> str:
             _fail(org, planned.workspace, message)
     if not completed:
         return "failed"
+    return _set_up(org, org_pk, context, planned.workspace)
+
+
+def _set_up(org: ScratchOrg, org_pk: int, context: queue.JobContext | None,
+            workspace: Path | None) -> str:
     try:
         _follow_up(org_pk, context)
     except Exception as exc:
         logger.exception("scratch org %s: preflight or installation errored", org.hashid)
-        _fail(org, planned.workspace, f"The scratch org could not be set up: "
-                                       f"{type(exc).__name__}: {exc}")
+        _fail(org, workspace, f"The scratch org could not be set up: "
+                              f"{type(exc).__name__}: {exc}")
         return "failed"
     finally:
-        if not ScratchOrg.objects.filter(pk=org_pk).exists():
+        if workspace is not None and not ScratchOrg.objects.filter(pk=org_pk).exists():
             # Deleted while its preflight ran: a check must not have re-created the directory.
-            scratch.remove(planned.workspace)
+            scratch.remove(workspace)
     return "complete"
+
+
+def _create_on_devhub(org_pk: int, context: queue.JobContext | None) -> str:
+    """A scratch org from the Dev Hub: the same life as a local one, made by Salesforce.
+
+    The e-mail goes from the row before the Dev Hub is asked and lives only in this call.
+    A failure or a timeout leaves nothing on the Dev Hub (orgs.devhub cleans up there) and
+    nothing here (_fail removes the row)."""
+    with transaction.atomic():
+        org = (
+            ScratchOrg.objects.select_for_update(of=("self",))
+            .select_related("plan__version__product")
+            .filter(pk=org_pk)
+            .first()
+        )
+        if org is None:
+            return "missing"
+        if org.status != Status.STARTED:
+            return org.status
+        interrupted = (org.config or {}).get("org_type") == "salesforce"
+        email = org.email
+        if not interrupted:
+            ScratchOrg.objects.filter(pk=org_pk).update(
+                email=None, config={"org_type": "salesforce"}, edited_at=timezone.now(),
+            )
+    if interrupted:
+        # An earlier creation died with its worker: it ends as failed, as a local one does.
+        _fail(org, None, CREATION_INTERRUPTED_MESSAGE)
+        return "failed"
+    completed = False
+    message: str | None = CREATION_INTERRUPTED_MESSAGE
+    try:
+        plan = org.plan
+        remaining = queue.remaining_seconds()
+        timeout = float(settings.DEVHUB_CREATE_TIMEOUT_SECONDS)
+        if remaining is not None:
+            timeout = min(timeout, max(remaining - 5.0, 0.0))
+        org_name = f"Scratch org for {plan.safe_translation_getter('title', any_language=True)}"
+        created = devhub.create_scratch_org(
+            duration_days=plan.scratch_org_duration, admin_email=email,
+            org_name=org_name[:80], timeout=timeout,
+        )
+        config: dict[str, Any] = {
+            "org_type": "salesforce",
+            "instance_url": created.instance_url,
+            "username": created.username,
+            "org_name": org_name,
+            "org_config_name": plan.org_config_name,
+            "commit_ish": plan.commit_ish or plan.version.commit_ish or None,
+        }
+        expires_at = timezone.now() + timedelta(days=plan.scratch_org_duration)
+        if not transition(ScratchOrg, org.pk, Status.COMPLETE, org_id=created.org_id,
+                          config=config, expires_at=expires_at,
+                          access_token=created.access_token,
+                          refresh_token=created.refresh_token):
+            devhub.delete_scratch_org(created.org_id)
+            raise _Abandoned()
+        completed = True
+    except _Abandoned:
+        message = None
+    except devhub.DevHubError as exc:
+        message = str(exc)
+    except Exception as exc:
+        logger.exception("scratch org %s: creation on the Dev Hub errored", org.hashid)
+        message = f"The scratch org could not be created: {type(exc).__name__}"
+    finally:
+        if not completed:
+            _fail(org, None, message)
+    if not completed:
+        return "failed"
+    return _set_up(org, org_pk, context, None)
 
 
 def _claim(org_pk: int) -> tuple[ScratchOrg, scratch.PlannedScratchOrg, str | None] | str:

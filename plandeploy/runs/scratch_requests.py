@@ -8,7 +8,9 @@ from django.utils import timezone
 
 from plandeploy import queue, taskdefs
 from plandeploy.catalog.models import Plan, SupportedOrgs
+from plandeploy.orgs import devhub, salesforce
 from plandeploy.runs import services
+from plandeploy.runs.execution.spec import RunSetupError, scratch_access_token
 from plandeploy.runs.models import ScratchOrg
 
 
@@ -24,9 +26,24 @@ class QueueFull(Exception):
     """The queue already holds MAX_QUEUE_LENGTH waiting jobs."""
 
 
+def backend() -> str | None:
+    """Where this site's scratch orgs come from: "salesforce" (a Dev Hub, where ORG_TYPES
+    offers salesforce and DEVHUB_USERNAME, SFDX_HUB_KEY and the connected app are set),
+    else "local" (workspaces, where ORG_TYPES offers local), else None (none at all)."""
+    if not settings.SCRATCH_ORGS_ENABLED:
+        return None
+    if settings.SALESFORCE_ENABLED and devhub.available():
+        return "salesforce"
+    return "local" if settings.LOCAL_ORGS_OFFERED else None
+
+
+def available() -> bool:
+    return backend() is not None
+
+
 def ensure_available() -> None:
     """Raises ScratchOrgsDisabled when this site creates no scratch orgs (checked first)."""
-    if not settings.SCRATCH_ORGS_ENABLED:
+    if not available():
         raise ScratchOrgsDisabled()
 
 
@@ -57,3 +74,16 @@ def request_scratch_org(*, plan: Plan, user, email: str) -> ScratchOrg:
         ScratchOrg.objects.filter(pk=scratch_org.pk).update(job_id=job_id, enqueued_at=now)
         scratch_org.job_id, scratch_org.enqueued_at = job_id, now
     return scratch_org
+
+
+def front_door_url(scratch_org: ScratchOrg) -> str | None:
+    """Where "View org" sends the session that owns a complete Dev Hub scratch org (a fresh
+    token in a front-door URL); None for a local org or when the org cannot be reached."""
+    config = scratch_org.config or {}
+    if config.get("org_type") != "salesforce" or not config.get("instance_url"):
+        return None
+    try:
+        token = scratch_access_token(scratch_org)
+    except RunSetupError:
+        return None
+    return salesforce.front_door_url(config["instance_url"], token) if token else None

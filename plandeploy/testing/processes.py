@@ -106,11 +106,11 @@ def worker_process(
 
 
 @contextlib.contextmanager
-def web_process(**env: str) -> Iterator[str]:
-    """A `plandeploy web` subprocess on a free port; yields its base URL."""
+def web_process(port: int | None = None, **env: str) -> Iterator[str]:
+    """A `plandeploy web` subprocess on `port` (default: a free one); yields its base URL."""
     import httpx
 
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "plandeploy.cli", "web", "--port", str(port)],
         env=subprocess_env(**env),

@@ -56,4 +56,10 @@ def site(request: HttpRequest) -> dict:
         "connection_lost": connection_lost,
         "running_job": _running_job(user.org_id if user.is_authenticated else None),
         "languages": _languages(),
+        "local_orgs_offered": settings.LOCAL_ORGS_OFFERED,
+        "salesforce_enabled": settings.SALESFORCE_ENABLED,
+        "salesforce_unavailable_reason": settings.SALESFORCE_UNAVAILABLE_REASON,
+        "salesforce_connection": bool(
+            user.is_authenticated and user.org_id and user.org_connection.org_type == "salesforce"
+        ),
     }

@@ -14,6 +14,7 @@ from rest_framework import serializers
 from plandeploy.api.serializers.fields import TranslatedField, request_user, tr
 from plandeploy.catalog.markdown import render
 from plandeploy.catalog.models import Plan, Product, ProductCategory, SiteProfile, Step, Version
+from plandeploy.runs import scratch_requests
 
 KIND_ICONS = {
     "metadata": "package",
@@ -218,5 +219,5 @@ def bootstrap_data() -> dict:
         "SITE": SiteSerializer(site).data if site else None,
         "YEAR": timezone.now().year,
         "SENTRY_DSN": None,
-        "SCRATCH_ORGS_AVAILABLE": bool(settings.SCRATCH_ORGS_ENABLED),
+        "SCRATCH_ORGS_AVAILABLE": scratch_requests.available(),
     }

@@ -7,6 +7,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -68,9 +69,12 @@ class OrgViewSet(viewsets.ViewSet):
     def connect(self, request: Request) -> Response:
         serializer = OrgConnectSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        connection_row = services.connect_local_org(
-            request.user, serializer.validated_data.get("name")
-        )
+        try:
+            connection_row = services.connect_local_org(
+                request.user, serializer.validated_data.get("name")
+            )
+        except services.OrgTypeNotOffered as exc:
+            raise PermissionDenied(str(exc)) from exc
         return Response(
             {
                 "org_id": connection_row.org_id,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.decorators import action
+from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -82,3 +82,19 @@ class ScratchOrgActions:
             raise Http404
         sessions.bind(request, scratch_org)
         return Response(ScratchOrgSerializer(scratch_org).data)
+
+
+@extend_schema(request=None, responses={302: None, 404: None})
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def scratch_org_redirect(request: Request, org_id: str) -> Response:
+    """"View org": 302 to the front door of the session's complete scratch org; 404 for any
+    other id, a local org, or no session org."""
+    scratch_org = sessions.session_scratch_org(request, complete=True)
+    target = (
+        scratch_requests.front_door_url(scratch_org)
+        if scratch_org is not None and scratch_org.hashid == org_id else None
+    )
+    if target is None:
+        return Response(NOT_FOUND, status=status.HTTP_404_NOT_FOUND)
+    return HttpResponseRedirect(target)

@@ -174,6 +174,24 @@ def test_user_deletion_covers_every_table_that_references_users():
         assert f"DELETE FROM {table} " in sql
     for table in ("runs_job", "runs_preflightresult"):
         assert f"UPDATE {table} SET user_id = NULL" in sql
+    # A Salesforce sign-in's allauth rows, and the rows that hang off them.
+    for table in ("socialaccount_socialaccount", "account_emailaddress",
+                  "socialaccount_socialtoken", "account_emailconfirmation"):
+        assert f"DELETE FROM {table} " in sql
+
+
+def test_an_idle_user_who_signed_in_with_salesforce_is_deleted_whole(now):
+    from allauth.account.models import EmailAddress
+    from allauth.socialaccount.models import SocialAccount, SocialToken
+
+    user = User.objects.create(username="sf-idle", last_login=now - USER_RETENTION)
+    account = SocialAccount.objects.create(user=user, provider="salesforce", uid="005x")
+    SocialToken.objects.create(account=account, token="t", token_secret="s")
+    EmailAddress.objects.create(user=user, email="sf@example.com")
+    run_cleanup_user_data(now)
+    assert not User.objects.filter(pk=user.pk).exists()
+    assert not SocialAccount.objects.exists() and not SocialToken.objects.exists()
+    assert not EmailAddress.objects.filter(email="sf@example.com").exists()
 
 
 # -- Rule 4: old exceptions (and logs) -------------------------------------------------

@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 
+from django.db import transaction
+
 from plandeploy import repos
+from plandeploy.accounts import services as accounts
 from plandeploy.flowrunner import OrgInput, RunSpec, run_secrets
-from plandeploy.orgs import workspaces
+from plandeploy.hashids import encode
+from plandeploy.orgs import salesforce, workspaces
 from plandeploy.runs.execution import writer
-from plandeploy.runs.execution.loaders import RunRow, load_steps
+from plandeploy.runs.execution.loaders import ConnectionRow, RunRow, load_steps
 from plandeploy.runs.models import ScratchOrg
+from plandeploy.runs.notify import notify
+
+logger = logging.getLogger(__name__)
+
+SIGN_IN_AGAIN = (
+    "Salesforce no longer accepts this site's access to your org (the sign-in expired or "
+    "was revoked). Please sign in with Salesforce again, then retry."
+)
+SALESFORCE_UNREACHABLE = (
+    "Salesforce could not be reached to renew the access to your org. Please retry later."
+)
 
 
 class RunSetupError(Exception):
     """The run cannot start (no org, no repository, ...); the message is shown to the user."""
+
+
+class SignInAgain(RunSetupError):
+    """Salesforce refused the org's refresh token: the user has to sign in again."""
 
 
 class SetupTimeout(Exception):
@@ -46,7 +66,7 @@ def org_input(row: RunRow) -> OrgInput:
         return OrgInput(
             "salesforce", connection_row.org_id,
             instance_url=connection_row.instance_url or None,
-            access_token=connection_row.access_token,
+            access_token=_fresh_access_token(row.user_id, connection_row),
             username=connection_row.org_username or None,
         )
     scratch = ScratchOrg.objects.filter(org_id=row.org_id).first() if row.org_id else None
@@ -60,8 +80,48 @@ def org_input(row: RunRow) -> OrgInput:
                         username=config.get("username"))
     return OrgInput(
         "salesforce", scratch.org_id, instance_url=config.get("instance_url"),
-        access_token=config.get("access_token"), username=config.get("username"),
+        access_token=scratch_access_token(scratch), username=config.get("username"),
     )
+
+
+def scratch_access_token(scratch: ScratchOrg) -> str | None:
+    """A Dev Hub scratch org's access token, renewed with its refresh token when it has one."""
+    instance_url = (scratch.config or {}).get("instance_url")
+    if not (scratch.refresh_token and instance_url):
+        return scratch.access_token
+    try:
+        return salesforce.refresh_access_token(instance_url, scratch.refresh_token)
+    except salesforce.TokenRefused as exc:
+        raise RunSetupError("The scratch org no longer accepts this site's access.") from exc
+    except Exception as exc:
+        logger.warning("Scratch org token refresh failed: %s", type(exc).__name__)
+        raise RunSetupError(SALESFORCE_UNREACHABLE) from exc
+
+
+def _fresh_access_token(user_id: int, connection_row: ConnectionRow) -> str:
+    """A new access token for the user's Salesforce org, through the connected app.
+
+    The stored access token may be hours old; every run renews it first. A refused refresh
+    marks the connection invalid (no tokens: the user must sign in again), announces
+    USER_TOKEN_INVALID and raises SignInAgain.
+    """
+    if not (connection_row.refresh_token and connection_row.instance_url):
+        raise SignInAgain(SIGN_IN_AGAIN)
+    try:
+        token = salesforce.refresh_access_token(
+            connection_row.instance_url, connection_row.refresh_token
+        )
+    except salesforce.TokenRefused as exc:
+        with transaction.atomic():
+            accounts.invalidate_connection(user_id, connection_row.org_id)
+            notify("USER_TOKEN_INVALID", "user", encode(user_id))
+        raise SignInAgain(SIGN_IN_AGAIN) from exc
+    except Exception as exc:
+        # The type only: the text of a connection error names the org's instance.
+        logger.warning("Token refresh failed: %s", type(exc).__name__)
+        raise RunSetupError(SALESFORCE_UNREACHABLE) from exc
+    accounts.store_access_token(user_id, connection_row.org_id, token)
+    return token
 
 
 def _workspace_here(recorded: str) -> str:

@@ -20,8 +20,12 @@ from plandeploy.security.ratelimits import rate_limited
 def connect_org(request: HttpRequest) -> HttpResponse:
     """Connect (or reconnect, with a fresh token) the user's local org, then go back."""
     name = request.POST.get("name", "").strip()[:255] or None
-    connection = services.connect_local_org(request.user, name)
-    messages.success(request, _("Connected to %(org)s.") % {"org": connection.org_name})
+    try:
+        connection = services.connect_local_org(request.user, name)
+    except services.OrgTypeNotOffered:
+        messages.error(request, _("This site does not offer local orgs."))
+    else:
+        messages.success(request, _("Connected to %(org)s.") % {"org": connection.org_name})
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         target = "/"

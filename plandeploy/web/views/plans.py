@@ -5,7 +5,6 @@ Each form counts against the same rate limit as its API call (security.ratelimit
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -81,7 +80,7 @@ def plan_page(request: HttpRequest, product: str, version: str, plan: str) -> Ht
         "is_old_version": latest is not None and latest.pk != row.version_id,
         "latest_version": latest,
         "scratch_org": scratch_org,
-        "scratch_available": settings.SCRATCH_ORGS_ENABLED and row.supported_orgs in (
+        "scratch_available": scratch_requests.available() and row.supported_orgs in (
             SupportedOrgs.SCRATCH, SupportedOrgs.BOTH) and not user.is_authenticated,
         "scratch_job_url": _job_url(scratch_org.org_id, running=False) if scratch_org else None,
         # A scratch org whose preflight passed installs a plan of only required steps itself.

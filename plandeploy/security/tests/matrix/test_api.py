@@ -91,6 +91,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("plan-scratch-org", "GET"): everyone(404) | {"scratch": 200},
     ("plan-scratch-org", "POST"): everyone(400),  # the e-mail is required
     ("plan-scratch-org-claim", "POST"): everyone(400),  # the uuid is required
+    # "View org" only for the session holding that (Dev Hub) org: none here.
+    ("scratch-org-redirect", "GET"): everyone(404),
     ("job-list", "POST"): everyone(400) | {"anonymous": 401},
     # The job belongs to "user", is not public and is not the scratch session's.
     ("job-detail", "GET"): everyone(404) | {"user": 200, "staff": 200, "superuser": 200},
@@ -142,12 +144,15 @@ def _ids(world) -> dict[str, str]:
         "allowedlist": str(getattr(allowed, "hashid", None) or allowed.pk),
         "allowedlistorg": str(AllowedListOrg.objects.create(
             allowed_list=allowed, org_id="00D000000000001").pk),
+        "scratch_org": "someone-elses-org",
     }
 
 
 def _url(name: str, route: str, ids: dict[str, str]) -> str:
     if "<str:lang>" in route:
         return reverse(name, kwargs={"lang": "es"})
+    if "<str:org_id>" in route:
+        return reverse(name, kwargs={"org_id": ids["scratch_org"]})
     if "(?P<pk>" not in route:
         return reverse(name)
     resource = name.split(":")[-1].rsplit("-", 1)[0]

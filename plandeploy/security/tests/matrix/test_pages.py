@@ -61,6 +61,11 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("metrics", "POST"): everyone(405),
     ("login", "GET"): everyone(200),
     ("login", "POST"): everyone(200),  # no credentials: the form again, with its errors
+    # Salesforce sign-in is off in the tests' settings: the form says so (404).
+    ("salesforce_login", "GET"): everyone(405),
+    ("salesforce_login", "POST"): everyone(404),
+    ("salesforce_callback", "GET"): everyone(404),
+    ("salesforce_callback", "POST"): everyone(404),
     ("logout", "GET"): everyone(405),
     ("logout", "POST"): everyone(302),
     ("set_language", "GET"): everyone(302),
