@@ -116,13 +116,15 @@ def clear_old_run_details(
     table = model._meta.db_table
     with connection.cursor() as cursor:
         # ORDER BY the indexed column: without it the planner may bet on a sequential scan
-        # finding LIMIT rows early, and read the whole table when none is due.
+        # finding LIMIT rows early, and read the whole table when none is due. ARRAY(...)
+        # runs the batch query once; as `IN (subquery)` PostgreSQL may rescan it, and among
+        # rows of equal created_at each rescan can lock other rows, so a batch outgrew LIMIT.
         cursor.execute(
             f"""
             UPDATE {table} SET exception = NULL, log = ''
-             WHERE id IN (SELECT id FROM {table}
+             WHERE id = ANY(ARRAY(SELECT id FROM {table}
                            WHERE {predicate} AND created_at <= %s
-                           ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED)
+                           ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED))
             """,
             [now - timedelta(days=settings.EXCEPTION_RETENTION_DAYS), limit],
         )
@@ -161,9 +163,9 @@ def clear_old_step_texts(
                                WITH ORDINALITY AS entries(entry, position))
                     ELSE step.value END), '{{}}'::jsonb)
                   FROM jsonb_each(results) AS step)
-             WHERE id IN (SELECT id FROM {table}
+             WHERE id = ANY(ARRAY(SELECT id FROM {table}
                            WHERE {STEP_TEXT_PREDICATE} AND created_at <= %s
-                           ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED)
+                           ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED))
             """,
             [now - timedelta(days=settings.EXCEPTION_RETENTION_DAYS), limit],
         )
@@ -180,8 +182,8 @@ def delete_old_api_tokens(now: datetime, limit: int = BATCH_SIZE) -> int:
         cursor.execute(
             f"""
             DELETE FROM {table}
-             WHERE key IN (SELECT key FROM {table} WHERE created <= %s
-                           ORDER BY created LIMIT %s FOR UPDATE SKIP LOCKED)
+             WHERE key = ANY(ARRAY(SELECT key FROM {table} WHERE created <= %s
+                           ORDER BY created LIMIT %s FOR UPDATE SKIP LOCKED))
             """,
             [now - timedelta(days=settings.API_TOKEN_EXPIRE_AFTER_DAYS), limit],
         )
