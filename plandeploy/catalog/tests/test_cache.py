@@ -74,7 +74,8 @@ def test_publishing_through_the_admin_api_shows_on_the_next_request(client):
     products = client.get("/api/products/").json()["results"]
     assert version.product.hashid not in {product["id"] for product in products}
     admin = APIClient()
-    admin.credentials(HTTP_AUTHORIZATION=f"token {factories.api_token(factories.user(superuser=True))}")
+    key = factories.api_token(factories.user(superuser=True))
+    admin.credentials(HTTP_AUTHORIZATION=f"token {key}")
     response = admin.patch(f"/admin/rest/versions/{version.hashid}", {"is_listed": True},
                            format="json")
     assert response.status_code == 200
