@@ -95,6 +95,22 @@ def _set_up(org: ScratchOrg, org_pk: int, context: queue.JobContext | None,
     return "complete"
 
 
+def _lock_started(org_pk: int) -> ScratchOrg | str:
+    """The org's row, locked, if its creation is still to do; else why not ("missing" or
+    the status it reached)."""
+    org = (
+        ScratchOrg.objects.select_for_update(of=("self",))
+        .select_related("plan__version__product")
+        .filter(pk=org_pk)
+        .first()
+    )
+    if org is None:
+        return "missing"
+    if org.status != Status.STARTED:
+        return org.status
+    return org
+
+
 def _create_on_devhub(org_pk: int, context: queue.JobContext | None) -> str:
     """A scratch org from the Dev Hub: the same life as a local one, made by Salesforce.
 
@@ -102,16 +118,9 @@ def _create_on_devhub(org_pk: int, context: queue.JobContext | None) -> str:
     A failure or a timeout leaves nothing on the Dev Hub (orgs.devhub cleans up there) and
     nothing here (_fail removes the row)."""
     with transaction.atomic():
-        org = (
-            ScratchOrg.objects.select_for_update(of=("self",))
-            .select_related("plan__version__product")
-            .filter(pk=org_pk)
-            .first()
-        )
-        if org is None:
-            return "missing"
-        if org.status != Status.STARTED:
-            return org.status
+        org = _lock_started(org_pk)
+        if isinstance(org, str):
+            return org
         interrupted = (org.config or {}).get("org_type") == "salesforce"
         email = org.email
         if not interrupted:
@@ -173,16 +182,9 @@ def _claim(org_pk: int) -> tuple[ScratchOrg, scratch.PlannedScratchOrg, str | No
     and no personal data stays in the database whatever happens next.
     """
     with transaction.atomic():
-        org = (
-            ScratchOrg.objects.select_for_update(of=("self",))
-            .select_related("plan__version__product")
-            .filter(pk=org_pk)
-            .first()
-        )
-        if org is None:
-            return "missing"
-        if org.status != Status.STARTED:
-            return org.status
+        org = _lock_started(org_pk)
+        if isinstance(org, str):
+            return org
         previous = (org.config or {}).get("workspace")
         if previous:
             # A creation of this org already began and died (a crashed worker): start over
