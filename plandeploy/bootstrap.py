@@ -19,6 +19,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 # How long a starting process waits for a database that is restarting (see prepare_database).
 DEFAULT_DATABASE_WAIT_SECONDS = 60
+# Set by the process that started the embedded PostgreSQL, for the processes it starts.
+EMBEDDED_OWNER_VARIABLE = "PLANDEPLOY_EMBEDDED_DB_OWNER"
 SAMPLE_PRODUCT = Path(str(resources.files("plandeploy") / "sample_product"))
 
 
@@ -50,14 +52,17 @@ def prepare_database(*, progress: bool = True) -> bool:
     wait = float(os.environ.get("DATABASE_WAIT_SECONDS", DEFAULT_DATABASE_WAIT_SECONDS))
     deadline = time.monotonic() + wait
     started = False
-    if database is not None:
+    if database is not None and not _owner_is_alive(database):
         try:
             started = database.start(progress=say if progress else (lambda _m: None))
         except embedded_db.EmbeddedDatabaseError as exc:
             raise CommandError(str(exc)) from exc
         if started:
             # This process owns the server: it stops it on the way out, others only attach.
+            # Its children (the processes `up` supervises) learn so from the environment and
+            # never start it themselves, even while it restarts.
             atexit.register(database.stop)
+            os.environ[EMBEDDED_OWNER_VARIABLE] = f"{os.getpid()}:{database.pgdata}"
     # An embedded server found restarting is left to whoever restarts it: starting it here
     # would make this process its owner, and its exit would stop everyone's database.
     said_waiting = False
@@ -75,6 +80,23 @@ def prepare_database(*, progress: bool = True) -> bool:
                     f"{reason}")
                 said_waiting = True
             time.sleep(0.5)
+
+
+def _owner_is_alive(database: embedded_db.EmbeddedDatabase) -> bool:
+    """True when another live process started this embedded server (see prepare_database)."""
+    pid_text, _, pgdata = os.environ.get(EMBEDDED_OWNER_VARIABLE, "").partition(":")
+    if pgdata != str(database.pgdata) or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # Failures that end by themselves when a server restarts; anything else (a wrong password,

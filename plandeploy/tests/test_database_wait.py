@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -93,3 +94,18 @@ def test_a_permanent_failure_is_reported_without_waiting(monkeypatch, capsys):
     with pytest.raises(bootstrap.CommandError, match='"no_such_database" does not exist'):
         bootstrap.prepare_database(progress=False)
     assert "waiting" not in capsys.readouterr().out
+
+
+def test_a_child_of_the_databases_owner_waits_for_it_and_never_starts_it(monkeypatch, tmp_path):
+    # A process that `up` (or the soak) started, while the owner restarts the database: if it
+    # started the server itself, its own exit would stop the database under everyone else.
+    from plandeploy import embedded_db
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("PLANDEPLOY_HOME", str(tmp_path))
+    database = embedded_db.for_home(tmp_path)
+    monkeypatch.setenv(bootstrap.EMBEDDED_OWNER_VARIABLE, f"{os.getppid()}:{database.pgdata}")
+    monkeypatch.setenv("DATABASE_WAIT_SECONDS", "1")
+    with pytest.raises(bootstrap.CommandError, match="cannot reach the database"):
+        bootstrap.prepare_database(progress=False)
+    assert not database.is_initialised and not database.is_running()
