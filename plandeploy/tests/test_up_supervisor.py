@@ -26,8 +26,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _worker_children(up: subprocess.Popen) -> list[psutil.Process]:
-    return [child for child in psutil.Process(up.pid).children()
-            if "worker" in child.cmdline()]
+    found = []
+    for child in psutil.Process(up.pid).children():
+        try:
+            if "worker" in child.cmdline():
+                found.append(child)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            # A short-lived helper of `up` (pg_ctl, a killed worker) that has just exited.
+            continue
+    return found
 
 
 def test_up_restarts_a_killed_worker_and_runs_still_complete(tmp_path):
