@@ -88,15 +88,7 @@ def _owner_is_alive(database: embedded_db.EmbeddedDatabase) -> bool:
     if pgdata != str(database.pgdata) or not pid_text.isdigit():
         return False
     pid = int(pid_text)
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid != os.getpid() and embedded_db.process_is_alive(pid)
 
 
 # Failures that end by themselves when a server restarts; anything else (a wrong password,

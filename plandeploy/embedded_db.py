@@ -59,13 +59,7 @@ class EmbeddedDatabase:
         pid = self._postmaster_pid()
         if pid is None:
             return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return (self.socket_dir / f".s.PGSQL.{SOCKET_PORT}").exists()
+        return process_is_alive(pid) and (self.socket_dir / f".s.PGSQL.{SOCKET_PORT}").exists()
 
     def _postmaster_pid(self) -> int | None:
         try:
@@ -201,6 +195,17 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return "(no log written)"
+
+
+def process_is_alive(pid: int) -> bool:
+    """True while process `pid` exists (also when it belongs to another user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def for_home(home: str | os.PathLike[str]) -> EmbeddedDatabase:
