@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 
 from plandeploy import queue
 
@@ -107,15 +107,29 @@ def last_analyze():
 
 def clear_queue() -> None:
     """Empty the queue's tables: Django's flush between transactional tests skips them."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            # Ids keep counting: a worker still finishing a truncated job must never find a
-            # new job under the same id. The tables are locked in the order a worker's
-            # periodic deferrer writes them (periodic_defers, then jobs, then events): in
-            # another order, a running worker's deferral and this deadlock.
-            f"TRUNCATE procrastinate_periodic_defers, {JOBS_TABLE}, procrastinate_events "
-            "CASCADE"
-        )
+    # A running worker locks these tables in two orders: its periodic deferrer writes
+    # periodic_defers then jobs, and deleting a finished job writes jobs then (through the
+    # queue's unlink trigger) periodic_defers. No TRUNCATE order avoids both, so a deadlock
+    # PostgreSQL breaks by aborting this statement is retried, inside a savepoint so that a
+    # test's own transaction survives it.
+    for attempt in range(_CLEAR_ATTEMPTS):
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                # Ids keep counting: a worker still finishing a truncated job must never
+                # find a new job under the same id.
+                cursor.execute(
+                    f"TRUNCATE procrastinate_periodic_defers, {JOBS_TABLE}, "
+                    "procrastinate_events CASCADE"
+                )
+            return
+        except OperationalError as error:
+            if getattr(error.__cause__, "sqlstate", None) != _DEADLOCK_DETECTED or (
+                    attempt == _CLEAR_ATTEMPTS - 1):
+                raise
+
+
+_CLEAR_ATTEMPTS = 5
+_DEADLOCK_DETECTED = "40P01"
 
 
 def register_worker(heartbeat_age_seconds: float = 0.0) -> int:
