@@ -13,7 +13,7 @@ from rest_framework.renderers import JSONRenderer
 
 from plandeploy.api.querysets import plan_queryset, visible_jobs
 from plandeploy.catalog import cache
-from plandeploy.catalog.models import Plan
+from plandeploy.catalog.models import Plan, Version
 from plandeploy.hashids import decode
 from plandeploy.runs.models import Job
 
@@ -56,6 +56,15 @@ def catalogue_plan_by_pk(pk: int, version: int | None) -> Plan | None:
     """catalogue_plan by primary key, for a catalogue `version` the caller read."""
     return cache.CACHE.get(version, ("plan-instance", pk, get_language()),
                            lambda: plan_queryset().filter(pk=pk).first())
+
+
+def latest_listed_version_id(product_id: int, version: int | None) -> int | None:
+    """The primary key of the product's most recent listed version, for a catalogue `version`
+    the caller read (None: read now, uncached)."""
+    return cache.CACHE.get(version, ("latest-listed-version", product_id), lambda: (
+        Version.objects.filter(product_id=product_id, is_listed=True)
+        .order_by("-created_at").values_list("pk", flat=True).first()
+    ))
 
 
 def job_with_cached_plan(request, public_id: str) -> Job:

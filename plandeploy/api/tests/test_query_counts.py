@@ -88,9 +88,9 @@ def test_job_of_its_owner(plan, django_assert_max_num_queries):
     client, user = token_client()
     job = Job.objects.create(user=user, plan=plan, org_id=user.org_id, status=Status.COMPLETE)
     job.steps.set(plan.steps.all())
-    # The job with its user and org, its steps, whether its version is the latest (the plan
-    # comes from the catalogue cache).
-    response = second(client, django_assert_max_num_queries, TOKEN + CATALOGUE_HIT + 3, "get",
+    # The job with its user, org and steps, in one row (its plan, and whether its version is
+    # the latest, come from the catalogue cache).
+    response = second(client, django_assert_max_num_queries, TOKEN + CATALOGUE_HIT + 1, "get",
                       f"/api/jobs/{job.hashid}/")
     assert response.status_code == 200
 

@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from plandeploy.api import sessions
-from plandeploy.api.cached import job_with_cached_plan
+from plandeploy.api.job_reads import job_response_data
 from plandeploy.api.permissions import HasOrgOrReadOnly
 from plandeploy.api.querysets import job_queryset, visible_jobs
 from plandeploy.api.serializers.runs import (
@@ -55,9 +55,9 @@ class JobViewSet(
 
     def retrieve(self, request: Request, *args, **kwargs) -> Response:
         # The plan from the catalogue cache: only the job's own rows are read.
-        job = job_with_cached_plan(request, kwargs["pk"])
+        job, data = job_response_data(request, kwargs["pk"])
         self.check_object_permissions(request, job)
-        return Response(JobSerializer(job, context=self.get_serializer_context()).data)
+        return Response(data)
 
     def _job_response(self, job: Job, code: int = status.HTTP_200_OK) -> Response:
         job = job_queryset().get(pk=job.pk)
