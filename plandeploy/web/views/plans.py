@@ -21,7 +21,7 @@ from plandeploy.catalog.models import Plan, SupportedOrgs
 from plandeploy.runs import scratch_requests, services
 from plandeploy.runs.models import Job, PreflightResult
 from plandeploy.security.ratelimits import rate_limited
-from plandeploy.web import lookups, presenters
+from plandeploy.web import fragments, lookups, presenters
 
 
 def _latest_preflight(plan: Plan, org_id: str | None) -> PreflightResult | None:
@@ -58,16 +58,27 @@ def plan_page(request: HttpRequest, product: str, version: str, plan: str) -> Ht
     running_url = running.url if running else None
     latest = lookups.cached_latest_version(request.catalogue_version, row.version.product)
     scratch_org = org.scratch_org
-    context = {
-        "plan": row,
-        "title": tr(row, "title"),
-        "product_title": tr(row.version.product, "title"),
+    title = tr(row, "title")
+    product_title = tr(row.version.product, "title")
+    head = {
+        "plan": row, "title": title, "product_title": product_title,
         "version_url": reverse("web:version", kwargs={
             "product": row.version.product.slug, "version": row.version.label}),
+        "is_old_version": latest is not None and latest.pk != row.version_id,
+        "latest_version": latest,
+    }
+    texts = fragments.plan_texts(request, row)
+    steps = presenters.step_rows(row, preflight) if allowed else []
+    context = {
+        **head,
+        # The parts that show only the catalogue, rendered once per catalogue version.
+        "head": fragments.plan_head(request, row, head),
+        "intro": fragments.plan_intro(request, row, texts) if allowed else "",
+        "steps_table": fragments.plan_steps(request, row, steps) if allowed else "",
         "allowed": allowed,
         "not_allowed_instructions": _not_allowed_instructions(row, user),
-        "texts": presenters.plan_texts(row),
-        "steps": presenters.step_rows(row, preflight) if allowed else [],
+        "texts": texts,
+        "steps": steps,
         "plan_messages": presenters.plan_messages(preflight),
         "preflight": preflight,
         "preflight_expires_at": presenters.preflight_expires_at(preflight),
@@ -76,8 +87,6 @@ def plan_page(request: HttpRequest, product: str, version: str, plan: str) -> Ht
         "gate": presenters.install_gate(row, user, org.org_id, preflight, running_url,
                                         request.path),
         "running_job_url": running_url,
-        "is_old_version": latest is not None and latest.pk != row.version_id,
-        "latest_version": latest,
         "scratch_org": scratch_org,
         "scratch_available": scratch_requests.available() and row.supported_orgs in (
             SupportedOrgs.SCRATCH, SupportedOrgs.BOTH) and not user.is_authenticated,
