@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models import Q
 
@@ -22,8 +22,23 @@ class FullOrgType(models.TextChoices):
     DEVELOPER = "Developer"
 
 
+class UserWithOrgManager(UserManager):
+    """Users with their org connection in the same query.
+
+    Nearly every request reads both: the auth backends load the session's user through the
+    default manager, and the page frame, the API's permissions and the install checks read
+    the user's org right after. Only User's own queries change; a relation to a user
+    (job.user) loads through the base manager as before.
+    """
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("org_connection")
+
+
 class User(HashIdModel, AbstractUser):
     """A person who signs in; everything about their org lives in `org_connection`."""
+
+    objects = UserWithOrgManager()
 
     class Meta:
         indexes = [

@@ -9,10 +9,13 @@ from django.urls import reverse
 from django.utils.translation import get_language
 
 from plandeploy.api import sessions
+from plandeploy.api.cached import catalogue_plan_by_pk
 from plandeploy.api.querysets import plan_queryset
+from plandeploy.api.serializers.fields import tr
 from plandeploy.catalog import cache
 from plandeploy.catalog.models import Plan, Product, ProductSlug, Version
-from plandeploy.runs.models import ScratchOrg
+from plandeploy.hashids import encode
+from plandeploy.runs.models import Job, ScratchOrg, Status
 
 
 def product_by_slug(slug: str) -> Product:
@@ -106,6 +109,53 @@ def caller_org(request: HttpRequest, plan: Plan) -> CallerOrg:
     if scratch_org is not None and scratch_org.org_id:
         return CallerOrg(scratch_org.org_id, scratch_org)
     return CallerOrg(None, scratch_org)
+
+
+def catalogue_version(request: HttpRequest) -> int | None:
+    """The catalogue version this request reads the cache at: the one its page read first,
+    else one read now and kept, so that the page and its frame show the same catalogue."""
+    version = getattr(request, "catalogue_version", None)
+    if version is None:
+        version = request.catalogue_version = cache.current_version()
+    return version
+
+
+@dataclass(frozen=True)
+class RunningJob:
+    """The job running on an org, as the pages link to it."""
+
+    id: str
+    url: str
+    title: str
+
+
+def running_job(request: HttpRequest, org_id: str | None) -> RunningJob | None:
+    """The org's running job (the newest, should there be two), or None.
+
+    Looked up once per request and org: the plan page's install gate and the frame's banner
+    both show it. Its plan comes from the catalogue cache, so only the job's row is read.
+    """
+    if not org_id:
+        return None
+    found = getattr(request, "_running_jobs", None)
+    if found is None:
+        found = request._running_jobs = {}
+    if org_id not in found:
+        found[org_id] = _running_job(request, org_id)
+    return found[org_id]
+
+
+def _running_job(request: HttpRequest, org_id: str) -> RunningJob | None:
+    row = (Job.objects.filter(org_id=org_id, status=Status.STARTED)
+           .order_by("-created_at", "-pk").values_list("pk", "plan_id").first())
+    if row is None:
+        return None
+    job_pk, plan_id = row
+    plan = catalogue_plan_by_pk(plan_id, catalogue_version(request))
+    if plan is None:  # deleted since the job was read: the job went with it
+        return None
+    job_id = encode(job_pk)
+    return RunningJob(id=job_id, url=plan_url(plan, "job", job=job_id), title=tr(plan, "title"))
 
 
 def plan_url(plan: Plan, name: str = "plan", **kwargs: str) -> str:

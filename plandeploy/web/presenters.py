@@ -161,6 +161,7 @@ class JobStepRow:
     name: str
     kind: str
     state: str  # waiting, running, ok, error, skipped, canceled
+    state_label: str  # the state as the page's language reads it
     message: str
     logs: str
 
@@ -188,7 +189,10 @@ def step_state(job_status: str, selected: bool, entry: dict | None) -> str:
     return "canceled" if job_status == Status.CANCELED else "waiting"
 
 
-def job_step_rows(steps: list[Step], job_data: dict) -> list[JobStepRow]:
+def job_step_rows(steps: list[Step], job_data: dict,
+                  labels: dict[str, str] | None = None) -> list[JobStepRow]:
+    """The job's steps with their states; `labels` are state_labels() if the caller has them."""
+    labels = state_labels() if labels is None else labels
     selected = set(job_data["steps"])
     results = job_data.get("results") or {}
     rows = []
@@ -196,11 +200,13 @@ def job_step_rows(steps: list[Step], job_data: dict) -> list[JobStepRow]:
         entries = results.get(step.hashid)
         entry = entries[0] if isinstance(entries, list) and entries and isinstance(
             entries[0], dict) else None
+        state = step_state(job_data["status"], step.hashid in selected, entry)
         rows.append(JobStepRow(
             id=step.hashid,
             name=tr(step, "name"),
             kind=step.get_kind_display(),
-            state=step_state(job_data["status"], step.hashid in selected, entry),
+            state=state,
+            state_label=labels.get(state, state),
             message=html.unescape(str(entry.get("message", ""))) if entry else "",
             logs=html.unescape(str(entry.get("logs", ""))) if entry else "",
         ))

@@ -13,8 +13,8 @@ from plandeploy.web import lookups
 
 pytestmark = pytest.mark.django_db
 
-# The session and its user, the user's org connection.
-SIGNED_IN = 3
+# The session, its user with the user's org connection.
+SIGNED_IN = 2
 # The catalogue version (the plan, its version and product, the site profile are cached).
 CATALOGUE_HIT = 1
 
@@ -32,8 +32,8 @@ def test_plan_page(owner_client, django_assert_max_num_queries):
     plan = factories.plan(steps=6, checks=True)
     url = lookups.plan_url(plan)
     assert client.get(url).status_code == 200
-    # The org's latest preflight; its running job, asked by the page and by the frame.
-    with django_assert_max_num_queries(SIGNED_IN + CATALOGUE_HIT + 1 + 2):
+    # The org's latest preflight; its running job, asked once for the page and the frame.
+    with django_assert_max_num_queries(SIGNED_IN + CATALOGUE_HIT + 1 + 1):
         assert client.get(url).status_code == 200
 
 
@@ -48,3 +48,19 @@ def test_job_page(owner_client, django_assert_max_num_queries):
     # running job.
     with django_assert_max_num_queries(SIGNED_IN + CATALOGUE_HIT + 2 + 1 + 1):
         assert client.get(url).status_code == 200
+
+
+def test_plan_page_of_an_org_running_a_job_asks_for_the_job_once(
+        owner_client, django_assert_max_num_queries):
+    client, user = owner_client
+    plan = factories.plan(steps=6)
+    other = factories.plan(steps=2)
+    running = Job.objects.create(user=user, plan=other, org_id=user.org_id)
+    url = lookups.plan_url(plan)
+    job_url = lookups.plan_url(other, "job", job=running.hashid)
+    assert client.get(url).status_code == 200
+    with django_assert_max_num_queries(SIGNED_IN + CATALOGUE_HIT + 1 + 1):
+        page = client.get(url).content.decode()
+    # Both the frame's banner and the install gate link to it.
+    assert page.count(f'href="{job_url}"') == 2
+    assert f'data-job-id="{running.hashid}"' in page

@@ -51,6 +51,8 @@ def job_page(request: HttpRequest, product: str, version: str, plan: str,
         raise Http404
     data = JobSerializer(row, context={"request": request}).data
     steps = list(row.plan.steps.all())
+    # Built once for the page: the badge, every step and the page's script all use them.
+    labels = presenters.state_labels()
     return render(request, "web/job.html", {
         "job": row,
         "data": data,
@@ -58,12 +60,13 @@ def job_page(request: HttpRequest, product: str, version: str, plan: str,
         "plan_title": tr(row.plan, "title"),
         "product_title": tr(row.plan.version.product, "title"),
         "plan_url": lookups.plan_url(row.plan),
-        "steps": presenters.job_step_rows(steps, data),
+        "steps": presenters.job_step_rows(steps, data, labels),
         "may_change": _may_change(request, row),
         "elapsed": duration_seconds(row),
         "average": row.plan.calculated_average_duration,
         "share_url": request.build_absolute_uri(),
-        "state_labels": presenters.state_labels(),
+        "status_label": labels.get(row.status, row.status),
+        "state_labels": labels,
     })
 
 

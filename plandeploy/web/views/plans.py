@@ -19,9 +19,9 @@ from plandeploy.catalog import cache
 from plandeploy.catalog.markdown import render as markdown
 from plandeploy.catalog.models import Plan, SupportedOrgs
 from plandeploy.runs import scratch_requests, services
-from plandeploy.runs.models import Job, PreflightResult, Status
+from plandeploy.runs.models import Job, PreflightResult
 from plandeploy.security.ratelimits import rate_limited
-from plandeploy.web import lookups, presenters
+from plandeploy.web import fragments, lookups, presenters
 
 
 def _latest_preflight(plan: Plan, org_id: str | None) -> PreflightResult | None:
@@ -31,14 +31,12 @@ def _latest_preflight(plan: Plan, org_id: str | None) -> PreflightResult | None:
             .order_by("-created_at", "-pk").first())
 
 
-def _job_url(org_id: str | None, *, running: bool = True) -> str | None:
-    """The org's running job's page (or, with running=False, its newest job's)."""
+def _newest_job_url(org_id: str | None) -> str | None:
+    """The page of the org's newest job."""
     if not org_id:
         return None
-    jobs = Job.objects.filter(org_id=org_id)
-    if running:
-        jobs = jobs.filter(status=Status.STARTED)
-    job = (jobs.select_related("plan__version__product", "plan__plan_template")
+    job = (Job.objects.filter(org_id=org_id)
+           .select_related("plan__version__product", "plan__plan_template")
            .order_by("-created_at").first())
     return lookups.plan_url(job.plan, "job", job=job.hashid) if job else None
 
@@ -56,19 +54,31 @@ def plan_page(request: HttpRequest, product: str, version: str, plan: str) -> Ht
     allowed = row.is_visible_to(user) and row.version.product.is_visible_to(user)
     org = lookups.caller_org(request, row)
     preflight = _latest_preflight(row, org.org_id)
-    running_url = _job_url(org.org_id)
+    running = lookups.running_job(request, org.org_id)
+    running_url = running.url if running else None
     latest = lookups.cached_latest_version(request.catalogue_version, row.version.product)
     scratch_org = org.scratch_org
-    context = {
-        "plan": row,
-        "title": tr(row, "title"),
-        "product_title": tr(row.version.product, "title"),
+    title = tr(row, "title")
+    product_title = tr(row.version.product, "title")
+    head = {
+        "plan": row, "title": title, "product_title": product_title,
         "version_url": reverse("web:version", kwargs={
             "product": row.version.product.slug, "version": row.version.label}),
+        "is_old_version": latest is not None and latest.pk != row.version_id,
+        "latest_version": latest,
+    }
+    texts = fragments.plan_texts(request, row)
+    steps = presenters.step_rows(row, preflight) if allowed else []
+    context = {
+        **head,
+        # The parts that show only the catalogue, rendered once per catalogue version.
+        "head": fragments.plan_head(request, row, head),
+        "intro": fragments.plan_intro(request, row, texts) if allowed else "",
+        "steps_table": fragments.plan_steps(request, row, steps) if allowed else "",
         "allowed": allowed,
         "not_allowed_instructions": _not_allowed_instructions(row, user),
-        "texts": presenters.plan_texts(row),
-        "steps": presenters.step_rows(row, preflight) if allowed else [],
+        "texts": texts,
+        "steps": steps,
         "plan_messages": presenters.plan_messages(preflight),
         "preflight": preflight,
         "preflight_expires_at": presenters.preflight_expires_at(preflight),
@@ -77,12 +87,10 @@ def plan_page(request: HttpRequest, product: str, version: str, plan: str) -> Ht
         "gate": presenters.install_gate(row, user, org.org_id, preflight, running_url,
                                         request.path),
         "running_job_url": running_url,
-        "is_old_version": latest is not None and latest.pk != row.version_id,
-        "latest_version": latest,
         "scratch_org": scratch_org,
         "scratch_available": scratch_requests.available() and row.supported_orgs in (
             SupportedOrgs.SCRATCH, SupportedOrgs.BOTH) and not user.is_authenticated,
-        "scratch_job_url": _job_url(scratch_org.org_id, running=False) if scratch_org else None,
+        "scratch_job_url": _newest_job_url(scratch_org.org_id) if scratch_org else None,
         # A scratch org whose preflight passed installs a plan of only required steps itself.
         "scratch_auto_install": bool(scratch_org) and bool(preflight) and preflight.is_ready
         and all(step.is_required for step in row.steps.all()),
