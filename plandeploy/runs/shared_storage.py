@@ -65,14 +65,21 @@ def _marker_on_disk(setting: str, path: Path) -> str:
     if not os.access(path, os.W_OK | os.X_OK):
         raise SharedDirectoryError(f"{setting} ({path}) is not writable by this process")
     marker_path = path / MARKER_FILE
+    if marker_path.exists():
+        return marker_path.read_text().strip()
+    # Written whole under a temporary name, then linked into place: link() fails when the
+    # marker exists, so two hosts starting together agree on one marker, and neither can
+    # read a marker the other has created but not yet written (an empty marker recorded by
+    # the quicker host made every later host refuse to start).
+    value = secrets.token_hex(16)
+    temporary = path / f"{MARKER_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    temporary.write_text(value)
     try:
-        # O_EXCL: two hosts starting together on one shared directory agree on one marker.
-        fd = os.open(marker_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.link(temporary, marker_path)
     except FileExistsError:
         return marker_path.read_text().strip()
-    value = secrets.token_hex(16)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value)
+    finally:
+        temporary.unlink(missing_ok=True)
     return value
 
 
