@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import psycopg
 
 from plandeploy import embedded_db
+from plandeploy.pids import process_is_alive
 
 # The sample product ships inside the package so that an installed `plandeploy demo` finds it.
 # Where `plandeploy up` and `web` listen unless told otherwise (the demo's links point there).
@@ -88,7 +89,7 @@ def _owner_is_alive(database: embedded_db.EmbeddedDatabase) -> bool:
     if pgdata != str(database.pgdata) or not pid_text.isdigit():
         return False
     pid = int(pid_text)
-    return pid != os.getpid() and embedded_db.process_is_alive(pid)
+    return pid != os.getpid() and process_is_alive(pid)
 
 
 # Failures that end by themselves when a server restarts; anything else (a wrong password,

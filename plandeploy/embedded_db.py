@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from plandeploy.pids import process_is_alive
+
 DATABASE_NAME = "plandeploy"
 # The server only listens on a Unix socket, so the port is just part of the socket's file name.
 SOCKET_PORT = 5432
@@ -195,17 +197,6 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return "(no log written)"
-
-
-def process_is_alive(pid: int) -> bool:
-    """True while process `pid` exists (also when it belongs to another user)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def for_home(home: str | os.PathLike[str]) -> EmbeddedDatabase:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from plandeploy.pids import process_is_alive
+
 # The directory shared by one server's worker processes (set by `plandeploy web`).
 STATS_DIR_VARIABLE = "WEB_STATS_DIR"
 
@@ -76,16 +78,6 @@ class LiveStats:
 STATS = LiveStats()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def totals() -> dict[str, int]:
     """The counters summed over the server's live worker processes (or this process's)."""
     directory = _stats_dir()
@@ -96,7 +88,7 @@ def totals() -> dict[str, int]:
     for path in directory.iterdir():
         if not path.name.isdigit():
             continue
-        if not _alive(int(path.name)):
+        if not process_is_alive(int(path.name)):
             # A worker that died took its sockets with it; its file would count them forever.
             path.unlink(missing_ok=True)
             continue
