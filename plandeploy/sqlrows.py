@@ -66,5 +66,14 @@ class Columns:
         return self.model.from_db(connection.alias, self.attnames, values)
 
 
+def instances(row: Sequence, *columns: Columns) -> list[Model | None]:
+    """The instances of `columns` selected one after the other into `row`."""
+    found, start = [], 0
+    for part in columns:
+        found.append(part.instance(row, start))
+        start += len(part)
+    return found
+
+
 def quote(name: str) -> str:
     return connection.ops.quote_name(name)

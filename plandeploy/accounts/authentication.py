@@ -15,7 +15,7 @@ from rest_framework.authtoken.models import Token
 
 from plandeploy.accounts.models import OrgConnection, User
 from plandeploy.accounts.tokens import digest
-from plandeploy.sqlrows import Columns, quote
+from plandeploy.sqlrows import Columns, instances, quote
 
 # A user's activity is recorded at most this often: a write per request would cost every
 # token-authenticated call an UPDATE of the user row.
@@ -43,14 +43,9 @@ def _load_token(key_digest: str) -> Token | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    token = token_columns.instance(row)
-    user = user_columns.instance(row, len(token_columns))
-    org = org_columns.instance(row, len(token_columns) + len(user_columns))
-    # As select_related leaves them: a user without a connection raises DoesNotExist.
+    token, user, org = instances(row, token_columns, user_columns, org_columns)
     Token.user.field.set_cached_value(token, user)
-    User.org_connection.related.set_cached_value(user, org)
-    if org is not None:
-        OrgConnection.user.field.set_cached_value(org, user)
+    user.keep_loaded_org_connection(org)
     return token
 
 

@@ -40,6 +40,13 @@ class User(HashIdModel, AbstractUser):
 
     objects = UserWithOrgManager()
 
+    def keep_loaded_org_connection(self, org: OrgConnection | None) -> None:
+        """Hold `org` (read in the user's own query) as select_related leaves it: without
+        one, `user.org_connection` raises DoesNotExist as it would after the query."""
+        User.org_connection.related.set_cached_value(self, org)
+        if org is not None:
+            OrgConnection.user.field.set_cached_value(org, self)
+
     class Meta:
         indexes = [
             # cleanup_user_data deletes idle non-staff users.

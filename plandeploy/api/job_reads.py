@@ -25,7 +25,7 @@ from plandeploy.catalog import cache
 from plandeploy.catalog.models import Step
 from plandeploy.hashids import decode
 from plandeploy.runs.models import Job
-from plandeploy.sqlrows import Columns, quote
+from plandeploy.sqlrows import Columns, instances, quote
 
 # What job_representation reads of the job, its user and their org; the rest (the log,
 # the exception) stays in the database.
@@ -66,12 +66,10 @@ def _read_job(pk: int, visibility: JobVisibility) -> tuple[Job, list[int]] | Non
         row = cursor.fetchone()
     if row is None:
         return None
-    job = job_columns.instance(row)
-    user = user_columns.instance(row, len(job_columns))
-    org = org_columns.instance(row, len(job_columns) + len(user_columns))
+    job, user, org = instances(row, job_columns, user_columns, org_columns)
     Job.user.field.set_cached_value(job, user)
     if user is not None:
-        User.org_connection.related.set_cached_value(user, org)
+        user.keep_loaded_org_connection(org)
     return job, list(row[-1])
 
 
