@@ -7,15 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.utils.translation import get_language
 from rest_framework.renderers import JSONRenderer
 
-from plandeploy.api.querysets import plan_queryset, visible_jobs
+from plandeploy.api.querysets import plan_queryset
 from plandeploy.catalog import cache
 from plandeploy.catalog.models import Plan, Version
 from plandeploy.hashids import decode
-from plandeploy.runs.models import Job
 
 _renderer = JSONRenderer()
 
@@ -65,21 +64,3 @@ def latest_listed_version_id(product_id: int, version: int | None) -> int | None
         Version.objects.filter(product_id=product_id, is_listed=True)
         .order_by("-created_at").values_list("pk", flat=True).first()
     ))
-
-
-def job_with_cached_plan(request, public_id: str) -> Job:
-    """The job of this public id if `request` may read it (else Http404), with its user, org
-    and steps, and its plan from the catalogue cache: only the job's own rows are read.
-
-    Sets `request.catalogue_version` to the version read, for the page frame. The plan is
-    shared by this process's requests: only read it.
-    """
-    request.catalogue_version = cache.current_version()
-    pk = decode(public_id)
-    jobs = Job.objects.select_related("user__org_connection").prefetch_related("steps")
-    job = visible_jobs(request, jobs).filter(pk=pk).first() if pk is not None else None
-    plan = catalogue_plan_by_pk(job.plan_id, request.catalogue_version) if job else None
-    if plan is None:  # no such job, not the caller's, or its plan deleted since
-        raise Http404
-    job.plan = plan
-    return job

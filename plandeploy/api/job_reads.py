@@ -27,10 +27,11 @@ from plandeploy.hashids import decode
 from plandeploy.runs.models import Job
 from plandeploy.sqlrows import Columns, instances, quote
 
-# What job_representation reads of the job, its user and their org; the rest (the log,
-# the exception) stays in the database.
+# What job_representation and the job page read of the job, its user and their org; the
+# rest (the log, the exception) stays in the database.
 _JOB = ("id", "user_id", "plan_id", "results", "created_at", "edited_at", "enqueued_at",
-        "job_id", "status", "org_id", "org_type", "full_org_type", "is_public")
+        "started_at", "success_at", "canceled_at", "job_id", "status", "org_id", "org_type",
+        "full_org_type", "is_public")
 _USER = ("id", "username", "is_staff")
 _ORG = ("id", "user_id", "org_id", "org_name", "instance_url", "org_username")
 
@@ -92,7 +93,23 @@ def job_response_data(request, public_id: str) -> tuple[Job, dict]:
         # Staff read every job without their session's scratch org; the org details of
         # a scratch org's job still go to its session only.
         session_org_id = sessions.session_scratch_org_id(request)
-    plan_fields = cache.CACHE.get(version, ("job-plan-fields", plan.pk, get_language()),
-                                  lambda: job_plan_fields(plan, version))
-    return job, job_representation(job, step_ids, plan_fields, request.user,
+    return job, job_representation(job, step_ids, _plan_fields(plan, version), request.user,
                                    session_org_id)
+
+
+def created_job_data(request, job: Job) -> dict:
+    """The representation (JobSerializer's) of the job this request has just created, from
+    what creating it loaded: its plan from the catalogue cache at the version the request
+    read (`request.catalogue_version`, set by CataloguePlanField), its steps as written, its
+    user as authenticated. Nothing is read back."""
+    steps = sorted(job.steps.all(), key=lambda step: (step.plan_id, step.step_num_key, step.pk))
+    # A run without a user is the scratch org's, and the session that created it holds it.
+    session_org_id = job.org_id if job.user_id is None else None
+    plan_fields = _plan_fields(job.plan, getattr(request, "catalogue_version", None))
+    return job_representation(job, [step.pk for step in steps], plan_fields, request.user,
+                              session_org_id)
+
+
+def _plan_fields(plan, version: int | None) -> dict:
+    return cache.CACHE.get(version, ("job-plan-fields", plan.pk, get_language()),
+                           lambda: job_plan_fields(plan, version))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache as once
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import Value
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from plandeploy import queue, taskdefs
@@ -20,8 +20,9 @@ from plandeploy.runs.models import (
     ScratchOrg,
     Status,
 )
-from plandeploy.runs.notify import notify
+from plandeploy.runs.notify import CHANNEL, event_payload, notify
 from plandeploy.runs.status import transition
+from plandeploy.sqlrows import quote
 
 CONNECTION_LOST = "The connection to your org has been lost. Please log in again."
 
@@ -104,20 +105,28 @@ def org_busy(org_id: str) -> Refused | None:
     The database enforces the same rule (the unique index job_one_running_per_org, and the
     trigger behind ORG_BUSY_SQLSTATE); this read lets a caller hear it in its usual order.
     """
-    # One round trip for both: this read is on the path of every run and preflight request.
-    running = (
-        Job.objects.filter(org_id=org_id, status=Status.STARTED)
-        .annotate(kind=Value("job")).values_list("kind", "pk").order_by()[:1]
-        .union(PreflightResult.objects.filter(org_id=org_id, status=Status.STARTED)
-               .annotate(kind=Value("preflight")).values_list("kind", "pk").order_by()[:1],
-               all=True)
-    )
-    found = dict(running)
+    # One round trip for both, written out: this read is on the path of every run and
+    # preflight request, and compiling it through the ORM cost more than running it.
+    with connection.cursor() as cursor:
+        started = Status.STARTED.value
+        cursor.execute(_org_busy_sql(), [org_id, started, org_id, started])
+        found = dict(cursor.fetchall())
     if "job" in found:
         return OrgBusy(Job(pk=found["job"]).hashid)
     if "preflight" in found:
         return PreflightRunning(found["preflight"])
     return None
+
+
+@once
+def _org_busy_sql() -> str:
+    def started(model, kind: str) -> str:
+        meta = model._meta
+        return (f"(SELECT '{kind}', {quote(meta.pk.column)} FROM {quote(meta.db_table)}"
+                f" WHERE {quote(meta.get_field('org_id').column)} = %s"
+                f" AND {quote(meta.get_field('status').column)} = %s LIMIT 1)")
+
+    return f"{started(Job, 'job')} UNION ALL {started(PreflightResult, 'preflight')}"
 
 
 def ensure_org_free(org_id: str) -> None:
@@ -292,19 +301,35 @@ def create_job(
             # Inserted as rows of the through table: .set() would first read the (empty) set.
             chosen = sorted({step.pk: step for step in steps}.values(),
                             key=lambda step: step.step_num_key)
-            Job.steps.through.objects.bulk_create(
-                Job.steps.through(job_id=job.pk, step_id=step.pk) for step in chosen
-            )
+            _insert_steps_announcing_org(job, chosen)
             _prefetched(job, "steps", chosen)
             # Joining a waiting enqueuer_job is enough: it takes every waiting job when it runs.
             taskdefs.enqueuer_job.defer_or_join(job_pk=job.pk)
-            notify("ORG_CHANGED", "org", job.org_id)
     except IntegrityError as exc:
         refusal = _busy_refusal(exc, org_fields["org_id"])
         if refusal is None:
             raise
         raise refusal from None
     return job
+
+
+def _insert_steps_announcing_org(job: Job, steps: list[Step]) -> None:
+    """The job's rows of its steps, and the ORG_CHANGED event of its org, in one statement
+    (each round trip is on the path of every run request)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_steps_insert_sql(), [
+            job.pk, [step.pk for step in steps],
+            CHANNEL, event_payload("ORG_CHANGED", "org", job.org_id),
+        ])
+
+
+@once
+def _steps_insert_sql() -> str:
+    through = Job.steps.through._meta
+    job, step = (quote(through.get_field(name).column) for name in ("job", "step"))
+    return (f"WITH inserted AS (INSERT INTO {quote(through.db_table)} ({job}, {step})"
+            " SELECT %s, unnest(%s::bigint[]))"
+            " SELECT pg_notify(%s, %s)")
 
 
 def _prefetched(job: Job, relation: str, rows: list) -> None:
@@ -371,14 +396,34 @@ def create_preflight(
             )
             if carried_by is None:
                 preflight.job_id = taskdefs.preflight_job.defer(preflight_pk=preflight.pk)
-                PreflightResult.objects.filter(pk=preflight.pk).update(job_id=preflight.job_id)
-            notify("ORG_CHANGED", "org", org_id)
+                _set_queue_job_announcing_org(preflight)
+            else:
+                notify("ORG_CHANGED", "org", org_id)
     except IntegrityError as exc:
         refusal = _busy_refusal(exc, org_id)
         if refusal is None:
             raise
         raise refusal from None
     return preflight
+
+
+def _set_queue_job_announcing_org(preflight: PreflightResult) -> None:
+    """Record the preflight's queue job, and announce ORG_CHANGED for its org, in one
+    statement (each round trip is on the path of every preflight request)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_queue_job_update_sql(), [
+            preflight.job_id, preflight.pk,
+            CHANNEL, event_payload("ORG_CHANGED", "org", preflight.org_id),
+        ])
+
+
+@once
+def _queue_job_update_sql() -> str:
+    meta = PreflightResult._meta
+    return (f"WITH updated AS (UPDATE {quote(meta.db_table)}"
+            f" SET {quote(meta.get_field('job_id').column)} = %s"
+            f" WHERE {quote(meta.pk.column)} = %s)"
+            " SELECT pg_notify(%s, %s)")
 
 
 def cancel_preflight(*, plan: Plan, org_id: str) -> None:

@@ -61,11 +61,15 @@ class HashIdManyField(serializers.ManyRelatedField):
             if pk is None:
                 child.fail("does_not_exist", pk_value=item)
             wanted.append((item, pk))
-        found = child.get_queryset().in_bulk([pk for _item, pk in wanted]) if wanted else {}
+        found = self.lookup([pk for _item, pk in wanted]) if wanted else {}
         for item, pk in wanted:
             if pk not in found:
                 child.fail("does_not_exist", pk_value=item)
         return [found[pk] for _item, pk in wanted]
+
+    def lookup(self, pks: list[int]) -> dict[int, Any]:
+        """The objects of these primary keys that exist, by primary key."""
+        return self.child_relation.get_queryset().in_bulk(pks)
 
 
 def tr(obj: Any, name: str) -> str:

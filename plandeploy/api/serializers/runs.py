@@ -7,16 +7,18 @@ from rest_framework import serializers
 
 from plandeploy.accounts.models import FullOrgType
 from plandeploy.api import sessions
-from plandeploy.api.cached import catalogue_plan, latest_listed_version_id
+from plandeploy.api.cached import catalogue_plan_by_pk, latest_listed_version_id
 from plandeploy.api.serializers.fields import (
     HASHID_SCHEMA,
+    HashIdManyField,
     HashIdRelatedField,
     request_user,
     tr,
 )
+from plandeploy.catalog import cache
 from plandeploy.catalog.markdown import render
 from plandeploy.catalog.models import Plan, Step
-from plandeploy.hashids import encode
+from plandeploy.hashids import decode, encode
 from plandeploy.runs import services
 from plandeploy.runs.models import Job, PreflightResult, ScratchOrg, Status
 
@@ -226,18 +228,41 @@ class CataloguePlanField(HashIdRelatedField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("incorrect_type", data_type=type(data).__name__)
-        plan = catalogue_plan(data)
+        pk = decode(data)
+        # The version is kept on the request: the response reads the cache at the same one.
+        version = cache.current_version()
+        request = self.context.get("request")
+        if request is not None:
+            request.catalogue_version = version
+        plan = catalogue_plan_by_pk(pk, version) if pk is not None else None
         if plan is None:
             self.fail("does_not_exist", pk_value=data)
         return plan
+
+
+class PlanStepsField(HashIdManyField):
+    """Steps by their public ids: those of the request's plan come from the catalogue cache,
+    with the plan (CataloguePlanField, declared before this field); any other is looked up,
+    all in one query (runs.services.request_job refuses a step of another plan)."""
+
+    def lookup(self, pks: list[int]) -> dict[int, Step]:
+        plan_id = self.parent.initial_data.get("plan")
+        pk = decode(plan_id) if isinstance(plan_id, str) else None
+        request = self.context.get("request")
+        version = getattr(request, "catalogue_version", None)
+        plan = catalogue_plan_by_pk(pk, version) if pk is not None and version is not None else None
+        if plan is not None:
+            known = {step.pk: step for step in plan.steps.all()}
+            if all(pk in known for pk in pks):
+                return known
+        return super().lookup(pks)
 
 
 class JobCreateSerializer(serializers.Serializer):
     """Input of POST /api/jobs/: its shape only; runs.services.request_job admits the run."""
 
     plan = CataloguePlanField()
-    # One query for all the steps (request_job checks that they are the plan's).
-    steps = HashIdRelatedField(queryset=Step.objects.all(), many=True)
+    steps = PlanStepsField(child_relation=HashIdRelatedField(queryset=Step.objects.all()))
     is_public = serializers.BooleanField(required=False, default=False)
     results = serializers.JSONField(required=False, default=dict)
 

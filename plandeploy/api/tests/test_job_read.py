@@ -14,7 +14,7 @@ from plandeploy.accounts.models import FullOrgType
 from plandeploy.api.querysets import job_queryset, visible_jobs
 from plandeploy.api.serializers.runs import JobSerializer
 from plandeploy.api.tests.helpers import complete_scratch_org, hold_scratch_org
-from plandeploy.catalog.models import Version
+from plandeploy.catalog.models import Step, Version
 from plandeploy.catalog.tests import factories
 from plandeploy.hashids import encode
 from plandeploy.runs.models import Job, Status
@@ -138,3 +138,53 @@ def test_unknown_ids_are_json_404s(public_id):
     response = APIClient().get(f"/api/jobs/{public_id}/")
     assert response.status_code == 404
     assert response.json() == {"detail": "Not found."}
+
+
+def _created(client, plan, steps, language: str):
+    body = {"plan": plan.hashid, "steps": [step.hashid for step in steps]}
+    return client.post("/api/jobs/", body, format="json", HTTP_ACCEPT_LANGUAGE=language)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["en", "es"])
+@pytest.mark.parametrize("latest", [True, False])
+def test_a_created_jobs_response_is_jobserializers_bytes(language, latest):
+    """POST /api/jobs/ builds its response from what it wrote (no re-read): the bytes equal
+    JobSerializer's of the job read back, for a token user and for a scratch org's session,
+    with a step left out and the steps posted out of order."""
+    # The catalogue in English, whatever language an earlier test's request left active.
+    with translation.override("en"):
+        plan = factories.plan(steps=4)
+        if not latest:
+            Version.objects.filter(pk=plan.version_id).update(
+                created_at=timezone.now() - timedelta(days=2))
+            factories.version(plan.version.product, label="9.9", is_listed=True)
+    steps = list(plan.steps.all())
+    Step.objects.filter(pk=steps[2].pk).update(is_required=False)
+    chosen = [steps[3], steps[0], steps[1]]
+    user = factories.user()
+    by_token = APIClient()
+    by_token.credentials(HTTP_AUTHORIZATION=f"token {factories.api_token(user)}")
+    holder = APIClient()
+    hold_scratch_org(holder, complete_scratch_org(plan, org_id="00DSCRATCH00000007"))
+    for viewer, client in {"token": by_token, "scratch-session": holder}.items():
+        response = _created(client, plan, chosen, language)
+        assert response.status_code == 201, (viewer, response.json())
+        job = job_queryset().get(pk=Job.pk_from_hashid(response.json()["id"]))
+        with translation.override(language):
+            expected = JobSerializer(job, context={"request": response.wsgi_request}).data
+        assert response.content == JSONRenderer().render(expected), viewer
+        assert expected["version_is_most_recent"] is latest
+        assert expected["user_can_edit"] is True
+        Job.objects.filter(pk=job.pk).update(status=Status.COMPLETE)  # frees the org
+
+
+@pytest.mark.django_db
+def test_a_step_of_another_plan_is_refused_though_the_plans_steps_come_from_the_cache():
+    plan, other = factories.plan(steps=2), factories.plan(steps=1)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"token {factories.api_token(factories.user())}")
+    response = _created(client, plan, [*plan.steps.all(), *other.steps.all()], "en")
+    assert response.status_code == 400
+    assert response.json() == {"non_field_errors": ["Invalid steps for plan."]}
+    assert not Job.objects.exists()

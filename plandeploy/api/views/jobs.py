@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from plandeploy.api import sessions
-from plandeploy.api.job_reads import job_response_data
+from plandeploy.api.job_reads import created_job_data, job_response_data
 from plandeploy.api.permissions import HasOrgOrReadOnly
 from plandeploy.api.querysets import job_queryset, visible_jobs
 from plandeploy.api.serializers.runs import (
@@ -88,8 +88,7 @@ class JobViewSet(
         except services.Refused as refused:
             raise exceptions.ValidationError({"non_field_errors": [str(refused)]}) from None
         # The job as created (its plan, steps and user already loaded): no re-read.
-        return Response(JobSerializer(job, context=self.get_serializer_context()).data,
-                        status=status.HTTP_201_CREATED)
+        return Response(created_job_data(request, job), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=JobUpdateSerializer, responses={200: JobSerializer})
     def update(self, request: Request, *args, **kwargs) -> Response:

@@ -44,9 +44,9 @@ def test_job_page(owner_client, django_assert_max_num_queries):
     job.steps.set(plan.steps.all())
     url = lookups.plan_url(plan, "job", job=job.hashid)
     assert client.get(url).status_code == 200
-    # The job with its user and steps; whether its version is the latest; the frame's
-    # running job.
-    with django_assert_max_num_queries(SIGNED_IN + CATALOGUE_HIT + 2 + 1 + 1):
+    # The job with its user, their org and its steps, in one row (whether its version is
+    # the latest comes from the cache); the frame's running job.
+    with django_assert_max_num_queries(SIGNED_IN + CATALOGUE_HIT + 1 + 1):
         assert client.get(url).status_code == 200
 
 

@@ -11,11 +11,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
-from plandeploy.api.cached import job_with_cached_plan
+from plandeploy.api.job_reads import job_response_data
 from plandeploy.api.permissions import may_change_job
 from plandeploy.api.querysets import job_queryset, visible_jobs
 from plandeploy.api.serializers.fields import tr
-from plandeploy.api.serializers.runs import JobSerializer
 from plandeploy.api.views.common import get_by_hashid
 from plandeploy.runs import services
 from plandeploy.runs.models import Job, Status
@@ -45,11 +44,12 @@ def duration_seconds(job: Job) -> int | None:
 def job_page(request: HttpRequest, product: str, version: str, plan: str,
              job: str) -> HttpResponse:
     """Each step's state, logs, the final message; live through static/web/live.js."""
-    row = job_with_cached_plan(request, job)
+    # The API's own read and representation (what the page's script polls), so the page
+    # and GET /api/jobs/<id>/ cannot disagree about a job.
+    row, data = job_response_data(request, job)
     if (row.plan.version.product.slug, row.plan.version.label, row.plan.slug) != (
             product, version, plan):
         raise Http404
-    data = JobSerializer(row, context={"request": request}).data
     steps = list(row.plan.steps.all())
     # Built once for the page: the badge, every step and the page's script all use them.
     labels = presenters.state_labels()
