@@ -246,11 +246,11 @@ class PlanStepsField(HashIdManyField):
     all in one query (runs.services.request_job refuses a step of another plan)."""
 
     def lookup(self, pks: list[int]) -> dict[int, Step]:
-        plan_id = self.parent.initial_data.get("plan")
-        pk = decode(plan_id) if isinstance(plan_id, str) else None
-        request = self.context.get("request")
-        version = getattr(request, "catalogue_version", None)
-        plan = catalogue_plan_by_pk(pk, version) if pk is not None and version is not None else None
+        public_id = self.parent.initial_data.get("plan")
+        plan_pk = decode(public_id) if isinstance(public_id, str) else None
+        version = getattr(self.context.get("request"), "catalogue_version", None)
+        plan = (catalogue_plan_by_pk(plan_pk, version)
+                if plan_pk is not None and version is not None else None)
         if plan is not None:
             known = {step.pk: step for step in plan.steps.all()}
             if all(pk in known for pk in pks):
