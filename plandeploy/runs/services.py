@@ -20,7 +20,7 @@ from plandeploy.runs.models import (
     ScratchOrg,
     Status,
 )
-from plandeploy.runs.notify import CHANNEL, event_payload, notify
+from plandeploy.runs.notify import execute_announcing, notify
 from plandeploy.runs.status import transition
 from plandeploy.sqlrows import quote
 
@@ -301,7 +301,10 @@ def create_job(
             # Inserted as rows of the through table: .set() would first read the (empty) set.
             chosen = sorted({step.pk: step for step in steps}.values(),
                             key=lambda step: step.step_num_key)
-            _insert_steps_announcing_org(job, chosen)
+            # The steps' rows and the org's event in one statement (a round trip each
+            # is on the path of every run request).
+            execute_announcing(_steps_insert_sql(), [job.pk, [step.pk for step in chosen]],
+                               "ORG_CHANGED", "org", job.org_id)
             _prefetched(job, "steps", chosen)
             # Joining a waiting enqueuer_job is enough: it takes every waiting job when it runs.
             taskdefs.enqueuer_job.defer_or_join(job_pk=job.pk)
@@ -313,23 +316,12 @@ def create_job(
     return job
 
 
-def _insert_steps_announcing_org(job: Job, steps: list[Step]) -> None:
-    """The job's rows of its steps, and the ORG_CHANGED event of its org, in one statement
-    (each round trip is on the path of every run request)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_steps_insert_sql(), [
-            job.pk, [step.pk for step in steps],
-            CHANNEL, event_payload("ORG_CHANGED", "org", job.org_id),
-        ])
-
-
 @once
 def _steps_insert_sql() -> str:
     through = Job.steps.through._meta
     job, step = (quote(through.get_field(name).column) for name in ("job", "step"))
-    return (f"WITH inserted AS (INSERT INTO {quote(through.db_table)} ({job}, {step})"
-            " SELECT %s, unnest(%s::bigint[]))"
-            " SELECT pg_notify(%s, %s)")
+    return (f"INSERT INTO {quote(through.db_table)} ({job}, {step})"
+            " SELECT %s, unnest(%s::bigint[])")
 
 
 def _prefetched(job: Job, relation: str, rows: list) -> None:
@@ -396,7 +388,9 @@ def create_preflight(
             )
             if carried_by is None:
                 preflight.job_id = taskdefs.preflight_job.defer(preflight_pk=preflight.pk)
-                _set_queue_job_announcing_org(preflight)
+                # Its queue id and the org's event in one statement, as for a run.
+                execute_announcing(_queue_job_update_sql(), [preflight.job_id, preflight.pk],
+                                   "ORG_CHANGED", "org", org_id)
             else:
                 notify("ORG_CHANGED", "org", org_id)
     except IntegrityError as exc:
@@ -407,23 +401,11 @@ def create_preflight(
     return preflight
 
 
-def _set_queue_job_announcing_org(preflight: PreflightResult) -> None:
-    """Record the preflight's queue job, and announce ORG_CHANGED for its org, in one
-    statement (each round trip is on the path of every preflight request)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_queue_job_update_sql(), [
-            preflight.job_id, preflight.pk,
-            CHANNEL, event_payload("ORG_CHANGED", "org", preflight.org_id),
-        ])
-
-
 @once
 def _queue_job_update_sql() -> str:
     meta = PreflightResult._meta
-    return (f"WITH updated AS (UPDATE {quote(meta.db_table)}"
-            f" SET {quote(meta.get_field('job_id').column)} = %s"
-            f" WHERE {quote(meta.pk.column)} = %s)"
-            " SELECT pg_notify(%s, %s)")
+    return (f"UPDATE {quote(meta.db_table)} SET {quote(meta.get_field('job_id').column)} = %s"
+            f" WHERE {quote(meta.pk.column)} = %s")
 
 
 def cancel_preflight(*, plan: Plan, org_id: str) -> None:
