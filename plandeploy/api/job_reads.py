@@ -78,8 +78,7 @@ def job_response_data(request, public_id: str) -> tuple[Job, dict]:
     """The job of this public id if `request` may read it (else Http404), and its
     representation (JobSerializer's)."""
     # The catalogue version first (catalog/cache.py: what makes the cache never stale).
-    version = cache.current_version()
-    request.catalogue_version = version
+    version = cache.request_version(request)
     pk = decode(public_id)
     visibility = JobVisibility(request)
     found = _read_job(pk, visibility) if pk is not None else None
@@ -100,12 +99,12 @@ def job_response_data(request, public_id: str) -> tuple[Job, dict]:
 def created_job_data(request, job: Job) -> dict:
     """The representation (JobSerializer's) of the job this request has just created, from
     what creating it loaded: its plan from the catalogue cache at the version the request
-    read (`request.catalogue_version`, set by CataloguePlanField), its steps as written, its
+    read (cache.request_version, first read by CataloguePlanField), its steps as written, its
     user as authenticated. Nothing is read back."""
     steps = sorted(job.steps.all(), key=lambda step: (step.plan_id, step.step_num_key, step.pk))
     # A run without a user is the scratch org's, and the session that created it holds it.
     session_org_id = job.org_id if job.user_id is None else None
-    plan_fields = _plan_fields(job.plan, getattr(request, "catalogue_version", None))
+    plan_fields = _plan_fields(job.plan, cache.request_version(request))
     return job_representation(job, [step.pk for step in steps], plan_fields, request.user,
                               session_org_id)
 

@@ -47,6 +47,19 @@ def current_version() -> int | None:
     return row[0] if row else None
 
 
+_UNREAD = object()
+
+
+def request_version(request) -> int | None:
+    """The catalogue version `request` reads the cache at: read once, before anything else
+    the request reads from the cache, and kept on the request, so that every part of one
+    response (a page and its frame, a run's checks and its response) shows one catalogue."""
+    version = getattr(request, "catalogue_version", _UNREAD)
+    if version is _UNREAD:
+        version = request.catalogue_version = current_version()
+    return version
+
+
 class CatalogueCache:
     """Values keyed by (version, key); only the newest version seen is kept."""
 

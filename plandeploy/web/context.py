@@ -25,7 +25,7 @@ def _languages() -> list[tuple[str, str]]:
 
 def site(request: HttpRequest) -> dict:
     # From the catalogue cache, at the version the page read (or this request's own read).
-    version = lookups.catalogue_version(request)
+    version = cache.request_version(request)
     profile = cache.CACHE.get(version, ("site-profile", translation.get_language()),
                               lambda: SiteProfile.objects.prefetch_related("translations").first())
     user = request.user

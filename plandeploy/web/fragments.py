@@ -18,12 +18,12 @@ from django.utils.translation import get_language
 
 from plandeploy.catalog import cache
 from plandeploy.catalog.models import Plan
-from plandeploy.web import lookups, presenters
+from plandeploy.web import presenters
 
 
 def _cached(request: HttpRequest, key: Hashable, build: Callable[[], object]):
     # The language is part of the key: the templates and the catalogue's texts are translated.
-    return cache.CACHE.get(lookups.catalogue_version(request),
+    return cache.CACHE.get(cache.request_version(request),
                            ("web-fragment", key, get_language()), build)
 
 

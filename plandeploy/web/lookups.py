@@ -111,15 +111,6 @@ def caller_org(request: HttpRequest, plan: Plan) -> CallerOrg:
     return CallerOrg(None, scratch_org)
 
 
-def catalogue_version(request: HttpRequest) -> int | None:
-    """The catalogue version this request reads the cache at: the one its page read first,
-    else one read now and kept, so that the page and its frame show the same catalogue."""
-    version = getattr(request, "catalogue_version", None)
-    if version is None:
-        version = request.catalogue_version = cache.current_version()
-    return version
-
-
 @dataclass(frozen=True)
 class RunningJob:
     """The job running on an org, as the pages link to it."""
@@ -151,7 +142,7 @@ def _running_job(request: HttpRequest, org_id: str) -> RunningJob | None:
     if row is None:
         return None
     job_pk, plan_id = row
-    plan = catalogue_plan_by_pk(plan_id, catalogue_version(request))
+    plan = catalogue_plan_by_pk(plan_id, cache.request_version(request))
     if plan is None:  # deleted since the job was read: the job went with it
         return None
     job_id = encode(job_pk)

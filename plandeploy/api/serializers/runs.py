@@ -229,14 +229,14 @@ class CataloguePlanField(HashIdRelatedField):
         if not isinstance(data, str):
             self.fail("incorrect_type", data_type=type(data).__name__)
         pk = decode(data)
-        # The version is kept on the request: the response reads the cache at the same one.
-        version = cache.current_version()
+        # Kept on the request: the response reads the cache at the same version.
         request = self.context.get("request")
-        if request is not None:
-            request.catalogue_version = version
+        version = cache.request_version(request) if request is not None else cache.current_version()
         plan = catalogue_plan_by_pk(pk, version) if pk is not None else None
         if plan is None:
             self.fail("does_not_exist", pk_value=data)
+        # For the steps field, which takes the plan's steps from it.
+        self.context["catalogue_plan"] = plan
         return plan
 
 
@@ -246,11 +246,7 @@ class PlanStepsField(HashIdManyField):
     all in one query (runs.services.request_job refuses a step of another plan)."""
 
     def lookup(self, pks: list[int]) -> dict[int, Step]:
-        public_id = self.parent.initial_data.get("plan")
-        plan_pk = decode(public_id) if isinstance(public_id, str) else None
-        version = getattr(self.context.get("request"), "catalogue_version", None)
-        plan = (catalogue_plan_by_pk(plan_pk, version)
-                if plan_pk is not None and version is not None else None)
+        plan = self.context.get("catalogue_plan")  # None when the plan field failed
         if plan is not None:
             known = {step.pk: step for step in plan.steps.all()}
             if all(pk in known for pk in pks):

@@ -46,8 +46,8 @@ def plan_page(request: HttpRequest, product: str, version: str, plan: str) -> Ht
     """Steps, preflight results, agreement and the install form (or why it is closed)."""
     # The catalogue parts come from the catalogue cache (catalog/cache.py), read at this
     # version; the frame (web/context.py) uses the same one.
-    request.catalogue_version = cache.current_version()
-    row = lookups.cached_plan_by_path(request.catalogue_version, product, version, plan)
+    catalogue_version = cache.request_version(request)
+    row = lookups.cached_plan_by_path(catalogue_version, product, version, plan)
     # Only a link to this very plan may bind a shared scratch org (see api.sessions).
     sessions.bind_from_query(request, row.pk)
     user = request.user
@@ -56,7 +56,7 @@ def plan_page(request: HttpRequest, product: str, version: str, plan: str) -> Ht
     preflight = _latest_preflight(row, org.org_id)
     running = lookups.running_job(request, org.org_id)
     running_url = running.url if running else None
-    latest = lookups.cached_latest_version(request.catalogue_version, row.version.product)
+    latest = lookups.cached_latest_version(catalogue_version, row.version.product)
     scratch_org = org.scratch_org
     title = tr(row, "title")
     product_title = tr(row.version.product, "title")
