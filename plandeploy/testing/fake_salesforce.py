@@ -599,7 +599,9 @@ def fake_advance(fake: FakeSalesforce, row: dict[str, Any]) -> dict[str, Any]:
                                organization_type="Developer Edition", is_sandbox=True,
                                trial_expiration=(datetime.date.today() + datetime.timedelta(
                                    days=int(request.get("DurationDays") or 7))).isoformat())
-            user = fake.add_user(org, f"test-{secrets.token_hex(4)}@example.com",
+            # A domain no test's e-mail uses: "test-…a@example.com" would hold a requester's
+            # "a@example.com" and the end-of-session dump check would report it as leaked.
+            user = fake.add_user(org, f"test-{secrets.token_hex(4)}@scratch.example",
                                  request.get("AdminEmail"))
             code = f"aPrx{secrets.token_urlsafe(32)}"
             callback = request.get("ConnectedAppCallbackUrl") or SFDX_REDIRECT_URI
