@@ -24,6 +24,10 @@ def _languages() -> list[tuple[str, str]]:
 
 
 def site(request: HttpRequest) -> dict:
+    if not hasattr(request, "user"):
+        # Refused before sign-in ran (a Host not in ALLOWED_HOSTS): the error page has no
+        # frame, and reading the user here turned its 400 into a 500.
+        return {}
     # From the catalogue cache, at the version the page read (or this request's own read).
     version = cache.request_version(request)
     profile = cache.CACHE.get(version, ("site-profile", translation.get_language()),

@@ -1,4 +1,4 @@
-"""Text PostgreSQL cannot store in a page's URL or form is a 400 page, not a 500.
+"""Text PostgreSQL cannot store in a URL or form, or a Host not allowed: a 400 page, not a 500.
 
 The same middleware as the APIs' (api.text_middleware) refuses it; pages get HTML.
 """
@@ -46,3 +46,10 @@ def test_the_400_page_follows_the_browsers_language():
     assert 'lang="es"' in response.content.decode()
 
 
+
+
+def test_a_host_not_allowed_is_a_400_page_not_a_500():
+    # Refused by CommonMiddleware before the session and the user are loaded.
+    response = Client(raise_request_exception=False).get("/", HTTP_HOST="unknown.example")
+    assert response.status_code == 400
+    assert "Bad request" in response.content.decode()
