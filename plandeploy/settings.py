@@ -267,7 +267,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=1024 * 1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "plandeploy.accounts.authentication.ExpiringTokenAuthentication",
+        "plandeploy.api.authentication.CatalogueVersionTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         # Last: CSRF for anonymous writes, whose credential is the session's scratch org.
         "plandeploy.api.authentication.AnonymousSessionCsrf",

@@ -22,9 +22,13 @@ _renderer = JSONRenderer()
 def catalogue_response(request, key: Hashable, build: Callable[[], object]) -> HttpResponse:
     """The JSON response of `build()` (its data, or None for a 404), from the cache when
     this catalogue version, language and visibility class already built it."""
-    # First the version, then the user's class, then (on a miss) the catalogue itself.
-    version = cache.current_version()
-    klass = cache.visibility_class(version, request.user)
+    # The user first: an API token's own query reads the catalogue version too (no other
+    # read is needed); then the version, then the user's class, then (on a miss) the
+    # catalogue itself. Reading the user before the version is safe: what decides the
+    # class (allowed lists) is catalogue data, read at that version.
+    user = request.user
+    version = cache.request_version(request)
+    klass = cache.visibility_class(version, user)
 
     def render() -> bytes | None:
         data = build()
@@ -37,7 +41,7 @@ def catalogue_response(request, key: Hashable, build: Callable[[], object]) -> H
     return HttpResponse(body, content_type="application/json")
 
 
-def catalogue_plan(public_id: object) -> Plan | None:
+def catalogue_plan(request, public_id: object) -> Plan | None:
     """The plan of this public id (listed or not), with its steps, template, version and
     product and their translations loaded, or None.
 
@@ -48,7 +52,7 @@ def catalogue_plan(public_id: object) -> Plan | None:
     pk = decode(public_id) if isinstance(public_id, str) else None
     if pk is None:
         return None
-    return catalogue_plan_by_pk(pk, cache.current_version())
+    return catalogue_plan_by_pk(pk, cache.request_version(request))
 
 
 def catalogue_plan_by_pk(pk: int, version: int | None) -> Plan | None:

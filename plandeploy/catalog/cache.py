@@ -39,10 +39,14 @@ MAX_ENTRIES = 2000
 EVERYTHING = "all"  # superusers pass every allowed list
 
 
+# The version as a scalar subquery, for a query that reads it with something else.
+VERSION_SQL = "SELECT version FROM catalog_catalogueversion WHERE id = 1"
+
+
 def current_version() -> int | None:
     """The catalogue version as of now; None when there is none (the cache is then bypassed)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT version FROM catalog_catalogueversion WHERE id = 1")
+        cursor.execute(VERSION_SQL)
         row = cursor.fetchone()
     return row[0] if row else None
 
@@ -58,6 +62,13 @@ def request_version(request) -> int | None:
     if version is _UNREAD:
         version = request.catalogue_version = current_version()
     return version
+
+
+def keep_request_version(request, version: int | None) -> None:
+    """`version`, read by the request's first query (its API token's), is the one it reads
+    the cache at; set before anything else the request reads from the cache."""
+    target = getattr(request, "_request", request)  # DRF's Request wraps Django's
+    target.catalogue_version = version
 
 
 class CatalogueCache:

@@ -44,7 +44,7 @@ class PreflightActions:
             throttle_classes=[CreateRateThrottle], throttle_scope="preflight")
     def preflight(self, request: Request, pk: str | None = None) -> Response:
         # From the catalogue cache: a preflight's checks and response read nothing more.
-        plan = catalogue_plan(self.kwargs["pk"])
+        plan = catalogue_plan(request, self.kwargs["pk"])
         if plan is None:
             raise Http404
         if request.method == "GET":

@@ -67,6 +67,19 @@ def test_a_saved_change_shows_on_the_next_request(client):
 
 
 @pytest.mark.django_db
+def test_a_saved_change_shows_on_the_next_token_request():
+    """An API token's query reads the version too (one statement): the same rule holds."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"token {factories.api_token(factories.user())}")
+    plan = factories.plan(title="Before")
+    assert plan_title(client, plan) == "Before"
+    assert plan_title(client, plan) == "Before"  # from the cache
+    plan.title = "After"
+    plan.save()
+    assert plan_title(client, plan) == "After"
+
+
+@pytest.mark.django_db
 def test_publishing_through_the_admin_api_shows_on_the_next_request(client):
     version = factories.version(is_listed=False)
     factories.plan(version)
