@@ -26,7 +26,7 @@ ACTIVITY_RESOLUTION = timedelta(minutes=1)
 def _token_query(also_select: str = "") -> tuple[str, Columns, Columns, Columns]:
     """The token, its user and the user's org connection (nearly every view reads it), in
     one query written once: compiling it through the ORM cost more than running it.
-    `also_select`, a scalar subquery, is selected last (see TOKEN_ALSO_SELECTS)."""
+    `also_select`, a scalar subquery, is selected last (ExpiringTokenAuthentication.also_select)."""
     token, user, org = Columns(Token, "t"), Columns(User, "u"), Columns(OrgConnection, "o")
     extra = f", ({also_select})" if also_select else ""
     sql = (

@@ -7,10 +7,11 @@ language and visibility class, and serves it from memory afterwards.
 
 Why it is never stale, in every process and on every host: every transaction that writes a
 catalogue table changes the one CatalogueVersion row (database triggers, so no code path can
-forget), and every request reads that row (one primary-key query) *before* it reads anything
-else. A request that reads the new version misses the cache and builds from data at least as
-new; a request that read the old version just before the commit may be served the old
-representation, which was current when it asked. Entries of older versions are dropped as
+forget), and every request reads that row (one primary-key query; for an API token, within
+the token's own query) *before* it reads anything else from the cache. A request that reads
+the new version misses the cache and builds from data at least as new; a request that read
+the old version just before the commit may be served the old representation, which was
+current when it asked. Entries of older versions are dropped as
 soon as a newer version is seen.
 
 Visibility: products and plans with an allowed list look different to those it allows. The
