@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 from django.contrib.auth.models import AbstractUser, UserManager
-from django.db import connection, models
+from django.db import models
 from django.db.models import Q
 
 from plandeploy.crypto import EncryptedTextField
 from plandeploy.hashids import HashIdModel
-from plandeploy.sqlrows import Columns, instances, quote
 
 
 class OrgType(models.TextChoices):
@@ -36,36 +33,6 @@ class UserWithOrgManager(UserManager):
 
     def get_queryset(self):
         return super().get_queryset().select_related("org_connection")
-
-    def get(self, *args, **kwargs):
-        # `get(pk=...)` is how the auth backends load the session's user on every signed-in
-        # request; building that select_related query through the ORM cost more than running
-        # it, so it is written once (the same columns and the same cached org, or none).
-        if args or kwargs.keys() != {"pk"} or self._db is not None:
-            return super().get(*args, **kwargs)
-        return self._by_pk(kwargs["pk"])
-
-    def _by_pk(self, pk):
-        sql, user_columns, org_columns = _user_with_org_query(self.model)
-        with connection.cursor() as cursor:
-            # The same conversion, and error for a bad value, as the ORM's filter on pk.
-            cursor.execute(sql, [self.model._meta.pk.get_prep_value(pk)])
-            row = cursor.fetchone()
-        if row is None:
-            raise self.model.DoesNotExist(f"{self.model._meta.object_name} matching query "
-                                          "does not exist.")
-        user, org = instances(row, user_columns, org_columns)
-        user.keep_loaded_org_connection(org)
-        return user
-
-
-@cache
-def _user_with_org_query(user_model) -> tuple[str, Columns, Columns]:
-    user, org = Columns(user_model, "u"), Columns(OrgConnection, "o")
-    sql = (f"SELECT {user.sql}, {org.sql} FROM {quote(user_model._meta.db_table)} u"
-           f" LEFT JOIN {quote(OrgConnection._meta.db_table)} o ON o.user_id = u.id"
-           " WHERE u.id = %s")
-    return sql, user, org
 
 
 class User(HashIdModel, AbstractUser):
