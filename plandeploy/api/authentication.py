@@ -33,8 +33,9 @@ class CatalogueVersionTokenAuthentication(ExpiringTokenAuthentication):
 
     also_select = cache.VERSION_SQL
 
-    def selected_with_token(self, request, value) -> None:
-        cache.keep_request_version(request, value)
+    def selected_with_token(self, request: Request, value) -> None:
+        # On Django's request, which DRF's wraps: the pages' reads and the views' see it.
+        cache.keep_request_version(request._request, value)
 
 
 def _no_response(_request):

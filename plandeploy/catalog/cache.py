@@ -68,8 +68,7 @@ def request_version(request) -> int | None:
 def keep_request_version(request, version: int | None) -> None:
     """`version`, read by the request's first query (its API token's), is the one it reads
     the cache at; set before anything else the request reads from the cache."""
-    target = getattr(request, "_request", request)  # DRF's Request wraps Django's
-    target.catalogue_version = version
+    request.catalogue_version = version
 
 
 class CatalogueCache:
