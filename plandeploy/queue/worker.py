@@ -64,6 +64,10 @@ class WakeSafeJobManager(manager.JobManager):
     While PostgreSQL restarts, procrastinate's listener fails to reconnect and its fetch
     raises; either stopped the whole worker (with exit status 0). The listener retries with
     a back-off instead, and a failed fetch counts as an empty one (the worker polls again).
+    A worker that starts (or stops) while the database is away, as one restarted by its
+    supervisor just before PostgreSQL went down, used to exit with an error at its
+    registration; it waits for the database instead (and, stopping, leaves its row to the
+    dead-worker sweep).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -81,6 +85,27 @@ class WakeSafeJobManager(manager.JobManager):
         await _retry_forever("notification listener", lambda: listen(
             on_notification=count_then_forward, queues=queues))
 
+    async def prune_stalled_workers(self, seconds_since_heartbeat: float) -> list[int]:
+        prune = super().prune_stalled_workers
+        return await _retry_forever("pruning stalled workers",
+                                    lambda: prune(seconds_since_heartbeat),
+                                    only=_is_connection_error,
+                                    longest=settings.WORKER_HEARTBEAT_SECONDS)
+
+    async def register_worker(self) -> int:
+        return await _retry_forever("registering the worker", super().register_worker,
+                                    only=_is_connection_error,
+                                    longest=settings.WORKER_HEARTBEAT_SECONDS)
+
+    async def unregister_worker(self, worker_id: int) -> None:
+        try:
+            await super().unregister_worker(worker_id)
+        except Exception as exc:
+            if not _is_connection_error(exc):
+                raise
+            logger.warning("unregistering worker %s failed (%s); the dead-worker sweep "
+                           "removes its row", worker_id, _reason(exc))
+
     async def fetch_job(self, queues: Iterable[str] | None, worker_id: int):
         while True:
             seen = self.notifications_seen
@@ -91,7 +116,7 @@ class WakeSafeJobManager(manager.JobManager):
                     raise
                 if not self.fetch_failing:
                     logger.warning("job fetch failed (%s); polling until the database "
-                                   "answers", exc.__cause__ or exc)
+                                   "answers", _reason(exc))
                 self.fetch_failing = True
                 return None
             if self.fetch_failing:
@@ -146,9 +171,17 @@ def _is_connection_error(exc: BaseException) -> bool:
     return any(isinstance(e, psycopg.OperationalError) for e in (exc, exc.__cause__))
 
 
+def _reason(exc: BaseException) -> str:
+    """One line naming a database error: procrastinate's wrapper says only "Database error",
+    the psycopg error it wraps says what happened (its CONTEXT lines are left out)."""
+    cause = exc.__cause__ or exc
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
 async def _retry_forever(what: str, run: Callable[[], Any],
                          only: Callable[[BaseException], bool] = lambda _exc: True,
-                         longest: float = SIDE_TASK_RETRY_SECONDS[1]) -> None:
+                         longest: float = SIDE_TASK_RETRY_SECONDS[1]) -> Any:
     delay = min(SIDE_TASK_RETRY_SECONDS[0], longest)
     while True:
         try:
@@ -158,8 +191,7 @@ async def _retry_forever(what: str, run: Callable[[], Any],
         except Exception as exc:  # a database error: the worker must go on
             if not only(exc):
                 raise
-            logger.warning("%s failed (%s: %s); retrying in %g s",
-                           what, type(exc).__name__, exc, delay)
+            logger.warning("%s failed (%s); retrying in %g s", what, _reason(exc), delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, longest)
 

@@ -1,13 +1,21 @@
-"""A worker outlives database errors in its periodic deferrer (real worker, real PostgreSQL)."""
+"""A worker outlives database errors in its periodic deferrer and at its start (real worker,
+real PostgreSQL)."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 from django.db import connection
 
-from plandeploy.testing.processes import only_schedule, wait_until, worker_process
+from plandeploy.queue import worker_ids
+from plandeploy.testing.processes import (
+    only_schedule,
+    stop_process,
+    wait_until,
+    worker_process,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,3 +70,83 @@ def test_worker_survives_a_failing_periodic_deferrer_and_defers_again(failing_pe
         wait_until(lambda: _last_periodic_defer() > before, timeout=40,
                    message="the periodic deferrer to defer again after the failures")
         assert worker.poll() is None
+
+
+@pytest.fixture
+def cut_worker_row_connections():
+    """`cut(event)`: from then on, each INSERT or DELETE of a worker row loses its connection
+    (its backend is terminated), as when PostgreSQL goes down just then; `cut` returns the
+    function that ends it."""
+    installed = []
+
+    def cut(event: str):
+        _run(f"""
+            CREATE TABLE IF NOT EXISTS test_cut_worker_rows (on_ boolean);
+            INSERT INTO test_cut_worker_rows VALUES (true);
+            CREATE OR REPLACE FUNCTION test_cut_worker_rows() RETURNS trigger AS $$
+            BEGIN
+              IF EXISTS (SELECT 1 FROM test_cut_worker_rows) THEN
+                PERFORM pg_terminate_backend(pg_backend_pid());
+                PERFORM pg_sleep(10);  -- where the termination takes effect
+              END IF;
+              RETURN coalesce(NEW, OLD);
+            END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER test_cut_worker_rows BEFORE {event} ON procrastinate_workers
+              FOR EACH ROW EXECUTE FUNCTION test_cut_worker_rows();
+        """)
+        installed.append(event)
+        return lambda: _run("DELETE FROM test_cut_worker_rows")
+
+    yield cut
+    if installed:
+        _run("DROP TRIGGER IF EXISTS test_cut_worker_rows ON procrastinate_workers;"
+             "DROP FUNCTION IF EXISTS test_cut_worker_rows();"
+             "DROP TABLE IF EXISTS test_cut_worker_rows;")
+
+
+def _restore_once_logged(log, line: str, restore) -> tuple[threading.Thread, threading.Event]:
+    """A thread that ends the cut once the worker's log shows `line` (or after 50 s)."""
+    seen = threading.Event()
+
+    def watch() -> None:
+        deadline = time.monotonic() + 50
+        while time.monotonic() < deadline:
+            if log.exists() and line in log.read_text():
+                seen.set()
+                break
+            time.sleep(0.1)
+        restore()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread, seen
+
+
+def test_worker_that_starts_while_the_database_is_away_waits_and_registers(
+        cut_worker_row_connections, tmp_path):
+    log = tmp_path / "worker.log"
+    restore = cut_worker_row_connections("INSERT")
+    with log.open("w") as output:
+        # The connection comes back only once the worker has seen its registration fail.
+        restorer, failed = _restore_once_logged(log, "registering the worker failed", restore)
+        with worker_process(queues="short", concurrency=1, output=output) as worker:
+            assert worker.poll() is None
+        restorer.join()
+    text = log.read_text()
+    assert failed.is_set(), text
+    assert "Traceback" not in text, text
+
+
+def test_worker_that_stops_while_the_database_is_away_exits_cleanly(
+        cut_worker_row_connections, tmp_path):
+    log = tmp_path / "worker.log"
+    with log.open("w") as output:
+        with worker_process(queues="short", concurrency=1, output=output) as worker:
+            ids_before = worker_ids()
+            restore = cut_worker_row_connections("DELETE")
+            stop_process(worker)
+        restore()
+    text = log.read_text()
+    assert worker.returncode == 0, text
+    assert "the dead-worker sweep removes its row" in text, text
+    assert worker_ids() >= ids_before  # its row stays for the sweep
