@@ -151,7 +151,7 @@ def prepare() -> tuple[list[Endpoint], list[Endpoint]]:
     job.steps.set(steps)
     session = SessionStore()
     session[SESSION_KEY] = str(owner.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[BACKEND_SESSION_KEY] = "plandeploy.accounts.backends.PasswordBackend"
     session[HASH_SESSION_KEY] = owner.get_session_auth_hash()
     session.create()
     cookie = {"Cookie": f"sessionid={session.session_key}"}

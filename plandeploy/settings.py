@@ -150,6 +150,8 @@ MIDDLEWARE = [
 # Response headers and cookies. The session cookie may hold a scratch org (a credential):
 # never readable by scripts, never sent on cross-site subrequests or POSTs.
 SESSION_COOKIE_HTTPONLY = True
+# Django's database sessions, their row read without compiling an ORM query per request.
+SESSION_ENGINE = "plandeploy.accounts.session_store"
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -179,9 +181,9 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    "plandeploy.accounts.backends.PasswordBackend",
     # Signs in the users of a Salesforce sign-in.
-    "allauth.account.auth_backends.AuthenticationBackend",
+    "plandeploy.accounts.backends.SalesforceBackend",
 ]
 
 TEMPLATES = [

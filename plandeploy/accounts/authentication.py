@@ -13,9 +13,9 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
-from plandeploy.accounts.models import OrgConnection, User
 from plandeploy.accounts.tokens import digest
-from plandeploy.sqlrows import Columns, instances, quote
+from plandeploy.accounts.user_rows import user_and_org_columns, user_and_org_sql, user_from_row
+from plandeploy.sqlrows import Columns, quote
 
 # A user's activity is recorded at most this often: a write per request would cost every
 # token-authenticated call an UPDATE of the user row.
@@ -23,32 +23,28 @@ ACTIVITY_RESOLUTION = timedelta(minutes=1)
 
 
 @cache
-def _token_query(also_select: str = "") -> tuple[str, Columns, Columns, Columns]:
+def _token_query(also_select: str = "") -> tuple[str, Columns]:
     """The token, its user and the user's org connection (nearly every view reads it), in
-    one query written once: compiling it through the ORM cost more than running it.
-    `also_select`, a scalar subquery, is selected last (ExpiringTokenAuthentication.also_select)."""
-    token, user, org = Columns(Token, "t"), Columns(User, "u"), Columns(OrgConnection, "o")
+    one query written once. `also_select`, a scalar subquery, is selected last
+    (ExpiringTokenAuthentication.also_select)."""
+    token = Columns(Token, "t")
     extra = f", ({also_select})" if also_select else ""
-    sql = (
-        f"SELECT {token.sql}, {user.sql}, {org.sql}{extra} FROM {quote(Token._meta.db_table)} t"
-        f" JOIN {quote(User._meta.db_table)} u ON u.id = t.user_id"
-        f" LEFT JOIN {quote(OrgConnection._meta.db_table)} o ON o.user_id = u.id"
-        " WHERE t.key = %s"
-    )
-    return sql, token, user, org
+    sql = (f"{user_and_org_sql(token.sql + extra)}"
+           f" JOIN {quote(Token._meta.db_table)} t ON t.user_id = u.id WHERE t.key = %s")
+    return sql, token
 
 
 def _load_token(key_digest: str, also_select: str = "") -> tuple[Token, object] | None:
     """The token (its user and org loaded) and the value of `also_select` (None without)."""
-    sql, token_columns, user_columns, org_columns = _token_query(also_select)
+    sql, token_columns = _token_query(also_select)
     with connection.cursor() as cursor:
         cursor.execute(sql, [key_digest])
         row = cursor.fetchone()
     if row is None:
         return None
-    token, user, org = instances(row, token_columns, user_columns, org_columns)
+    user = user_from_row(row)
+    token = token_columns.instance(row, sum(map(len, user_and_org_columns())))
     Token.user.field.set_cached_value(token, user)
-    user.keep_loaded_org_connection(org)
     return token, (row[-1] if also_select else None)
 
 
