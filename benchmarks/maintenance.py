@@ -115,7 +115,9 @@ def insert_series(model, first: int, last: int, exprs: dict[str, str],
             raise RuntimeError(f"{model.__name__}.{field.name} needs a value in the benchmark")
     sql(
         f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "
-        f"SELECT {', '.join(values)} FROM generate_series(%(first)s, %(last)s) AS i",
+        # Typed: a parameter bound by the server is a smallint when it fits one.
+        f"SELECT {', '.join(values)}"
+        " FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS i",
         {**values_params, **(params or {}), "first": first, "last": last},
     )
 
