@@ -284,7 +284,10 @@ def create_job(
             "org_type": user.org_type or "",
             "full_org_type": user.full_org_type,
         }
-    agreement_text = plan.version.product.click_through_agreement
+    # The text the pages and the API show: the active language's, else any language's (a
+    # product written in one language only is still installable from the others).
+    agreement_text = plan.version.product.safe_translation_getter(
+        "click_through_agreement", default="", any_language=True) or ""
     try:
         with transaction.atomic():
             job = Job.objects.create(

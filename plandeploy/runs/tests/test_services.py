@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.test import override_settings
+from django.utils import translation
 
 from plandeploy import queue
 from plandeploy.catalog.tests import factories
@@ -137,3 +138,16 @@ def test_request_scratch_org_refusals_and_success():
                                                    email="a@b.c")
     assert org.status == Status.STARTED and org.job_id is not None and org.enqueued_at
     assert ScratchOrg.objects.get(pk=org.pk).job_id == org.job_id
+
+
+def test_the_agreement_recorded_is_the_one_shown_even_in_another_language():
+    # A product written only in Spanish, run from an English request: the pages show its
+    # Spanish agreement (any language rather than none), so that is the one recorded.
+    with translation.override("es"):
+        product = factories.product(click_through_agreement="Acepto las condiciones.")
+        plan = factories.plan(factories.version(product), steps=1)
+    user = factories.user()
+    with translation.override("en"):
+        plan = type(plan).objects.select_related("version__product").get(pk=plan.pk)
+        job = services.request_job(plan=plan, steps=plan.steps.all(), user=user)
+    assert job.click_through_agreement.text == "Acepto las condiciones."
