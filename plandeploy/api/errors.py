@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.db import DataError
-from django.http import Http404, JsonResponse
+from django.db import DataError, InterfaceError, OperationalError
+from django.http import Http404, HttpResponseServerError, JsonResponse
+from django.template import loader
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -50,7 +53,28 @@ def page_not_found(request, exception):
     return defaults.page_not_found(request, exception)
 
 
+# Seconds a client is asked to wait while the database does not answer (a restart, a
+# failover): long enough not to hammer it, short enough for a restart to be over.
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
 def server_error(request):
+    """500, or 503 with Retry-After while the database does not answer: a client and a load
+    balancer then know that trying again soon is right, and nothing was wrong with the
+    request."""
+    # Django calls this handler while it handles the exception, which is still current.
+    unavailable = isinstance(sys.exc_info()[1], (OperationalError, InterfaceError))
+    if unavailable:
+        if wants_json(request.path):
+            response = JsonResponse({"detail": "The service is briefly unavailable: its "
+                                     "database does not answer. Please try again."},
+                                    status=503)
+        else:
+            # The error page has no site frame, which would need the database.
+            response = HttpResponseServerError(loader.render_to_string("500.html"))
+            response.status_code = 503
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
     if wants_json(request.path):
         return JsonResponse({"detail": "Server error."}, status=500)
     return defaults.server_error(request)
