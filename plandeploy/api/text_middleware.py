@@ -129,7 +129,7 @@ def refusal(request: HttpRequest, where: str, path: list[str | int]) -> HttpResp
         )
     # Before LocaleMiddleware: the page follows the language the browser asks for.
     with translation.override(translation.get_language_from_request(request)):
-        return HttpResponse(render_to_string("400.html"), status=400)
+        return HttpResponse(render_to_string("400.html", {"unstorable": True}), status=400)
 
 
 class UnstorableTextMiddleware:

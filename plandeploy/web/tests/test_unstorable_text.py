@@ -23,7 +23,7 @@ def test_a_page_form_field_with_nul_is_a_400_page_not_a_500():
                             content_type="application/x-www-form-urlencoded")
     assert response.status_code == 400
     assert response["Content-Type"].startswith("text/html")
-    assert "Bad request" in response.content.decode()
+    assert "cannot be stored" in response.content.decode()
     user = User.objects.create_user("erin", password="pw-erin-1234")
     browser.force_login(user)
     response = browser.post("/org/connect/", {"name": "Erin\x00s org"})  # multipart
@@ -44,12 +44,14 @@ def test_the_400_page_follows_the_browsers_language():
     response = Client().get("/?q=%00", HTTP_ACCEPT_LANGUAGE="es")
     assert response.status_code == 400
     assert 'lang="es"' in response.content.decode()
-
-
+    assert "no se pueden guardar" in response.content.decode()
 
 
 def test_a_host_not_allowed_is_a_400_page_not_a_500():
     # Refused by CommonMiddleware before the session and the user are loaded.
     response = Client(raise_request_exception=False).get("/", HTTP_HOST="unknown.example")
     assert response.status_code == 400
-    assert "Bad request" in response.content.decode()
+    page = response.content.decode()
+    assert "Bad request" in page
+    # Nothing in it was unstorable: the page must not say so.
+    assert "could not understand this request" in page and "cannot be stored" not in page
