@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 
 from django.db import transaction
 
@@ -14,6 +13,7 @@ from plandeploy.hashids import encode
 from plandeploy.orgs import salesforce, workspaces
 from plandeploy.runs.execution import writer
 from plandeploy.runs.execution.loaders import ConnectionRow, RunRow, load_steps
+from plandeploy.runs.execution.run_homes import new_run_home
 from plandeploy.runs.models import ScratchOrg
 from plandeploy.runs.notify import notify
 
@@ -147,7 +147,7 @@ def build_spec(row: RunRow, *, kind: str, public_id: str, job_pk: int | None,
     except repos.CheckoutError as exc:
         raise RunSetupError(str(exc)) from exc
     steps = load_steps(row.plan_id, job_pk)
-    home = tempfile.mkdtemp(prefix=f"plandeploy-run-{public_id}-")
+    home = new_run_home(public_id)
     return RunSpec(
         kind=kind,  # type: ignore[arg-type]
         repo_dir=str(repo_dir),
