@@ -135,14 +135,35 @@ def setup_django() -> None:
         raise CommandError(f"configuration error: {exc}") from None
 
 
+# Times a starting process checks the shared directories while the database goes away.
+SHARED_STORAGE_ATTEMPTS = 3
+
+
 def check_shared_storage() -> None:
-    """Refuse to start (CommandError) when a directory every host must share is not shared."""
+    """Refuse to start (CommandError) when a directory every host must share is not shared.
+
+    The database may go away between prepare_database and the check (a restart just then):
+    the process waits for it again instead of exiting with a traceback.
+    """
+    from django.db import InterfaceError, OperationalError, connection
+
     from plandeploy.runs.shared_storage import SharedDirectoryError, check_shared_directories
 
-    try:
-        check_shared_directories()
-    except SharedDirectoryError as exc:
-        raise CommandError(str(exc)) from None
+    for attempt in range(1, SHARED_STORAGE_ATTEMPTS + 1):
+        try:
+            check_shared_directories()
+            return
+        except SharedDirectoryError as exc:
+            raise CommandError(str(exc)) from None
+        except (OperationalError, InterfaceError) as exc:
+            if attempt == SHARED_STORAGE_ATTEMPTS:
+                raise CommandError(f"cannot check the shared directories: the database "
+                                   f"failed {attempt} times ({_one_line(exc)})") from None
+            say(f"checking the shared directories failed ({_one_line(exc)}); "
+                "waiting for the database")
+            connection.close()
+            time.sleep(attempt)  # a server shutting down may still accept a connection
+            prepare_database(progress=False)
 
 
 def pending_migrations() -> list:

@@ -74,12 +74,13 @@ def test_worker_survives_a_failing_periodic_deferrer_and_defers_again(failing_pe
 
 @pytest.fixture
 def cut_worker_row_connections():
-    """`cut(event)`: from then on, each INSERT or DELETE of a worker row loses its connection
+    """`cut(event, table)`: from then on, each INSERT or DELETE of a row (by default a
+    worker's) loses its connection
     (its backend is terminated), as when PostgreSQL goes down just then; `cut` returns the
     function that ends it."""
     installed = []
 
-    def cut(event: str):
+    def cut(event: str, table: str = "procrastinate_workers"):
         _run(f"""
             CREATE TABLE IF NOT EXISTS test_cut_worker_rows (on_ boolean);
             INSERT INTO test_cut_worker_rows VALUES (true);
@@ -91,16 +92,17 @@ def cut_worker_row_connections():
               END IF;
               RETURN coalesce(NEW, OLD);
             END $$ LANGUAGE plpgsql;
-            CREATE TRIGGER test_cut_worker_rows BEFORE {event} ON procrastinate_workers
+            CREATE TRIGGER test_cut_worker_rows BEFORE {event} ON {table}
               FOR EACH ROW EXECUTE FUNCTION test_cut_worker_rows();
         """)
-        installed.append(event)
+        installed.append(table)
         return lambda: _run("DELETE FROM test_cut_worker_rows")
 
     yield cut
     if installed:
-        _run("DROP TRIGGER IF EXISTS test_cut_worker_rows ON procrastinate_workers;"
-             "DROP FUNCTION IF EXISTS test_cut_worker_rows();"
+        _run("".join(f"DROP TRIGGER IF EXISTS test_cut_worker_rows ON {table};"
+                     for table in set(installed))
+             + "DROP FUNCTION IF EXISTS test_cut_worker_rows();"
              "DROP TABLE IF EXISTS test_cut_worker_rows;")
 
 
@@ -150,3 +152,20 @@ def test_worker_that_stops_while_the_database_is_away_exits_cleanly(
     assert worker.returncode == 0, text
     assert "the dead-worker sweep removes its row" in text, text
     assert worker_ids() >= ids_before  # its row stays for the sweep
+
+
+def test_worker_whose_start_up_check_loses_the_database_waits_and_starts(
+        cut_worker_row_connections, tmp_path):
+    from plandeploy.runs.models import SharedDirectory
+
+    log = tmp_path / "worker.log"
+    restore = cut_worker_row_connections("INSERT", SharedDirectory._meta.db_table)
+    with log.open("w") as output:
+        restorer, failed = _restore_once_logged(
+            log, "checking the shared directories failed", restore)
+        with worker_process(queues="short", concurrency=1, output=output) as worker:
+            assert worker.poll() is None
+        restorer.join()
+    text = log.read_text()
+    assert failed.is_set(), text
+    assert "Traceback" not in text, text
