@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 
+from django.db import connection
+
 from plandeploy.accounts.models import OrgConnection, User
 from plandeploy.sqlrows import Columns, instances, quote
 
@@ -44,8 +46,6 @@ def _by_pk_sql() -> str:
 
 def user_with_org(pk: int) -> User | None:
     """The user `pk` with their org connection, or None."""
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute(_by_pk_sql(), [pk])
         row = cursor.fetchone()

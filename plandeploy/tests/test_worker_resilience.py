@@ -124,18 +124,24 @@ def _restore_once_logged(log, line: str, restore) -> tuple[threading.Thread, thr
     return thread, seen
 
 
-def test_worker_that_starts_while_the_database_is_away_waits_and_registers(
-        cut_worker_row_connections, tmp_path):
-    log = tmp_path / "worker.log"
-    restore = cut_worker_row_connections("INSERT")
+def _start_through_a_cut(log, failure_line: str, restore) -> str:
+    """Start a worker while its connections are cut; the cut ends once its log shows
+    `failure_line`. Returns the log, after asserting the worker started and saw the failure."""
     with log.open("w") as output:
-        # The connection comes back only once the worker has seen its registration fail.
-        restorer, failed = _restore_once_logged(log, "registering the worker failed", restore)
+        restorer, failed = _restore_once_logged(log, failure_line, restore)
         with worker_process(queues="short", concurrency=1, output=output) as worker:
             assert worker.poll() is None
         restorer.join()
     text = log.read_text()
     assert failed.is_set(), text
+    return text
+
+
+def test_worker_that_starts_while_the_database_is_away_waits_and_registers(
+        cut_worker_row_connections, tmp_path):
+    restore = cut_worker_row_connections("INSERT")
+    text = _start_through_a_cut(tmp_path / "worker.log", "registering the worker failed",
+                                restore)
     assert "Traceback" not in text, text
 
 
@@ -158,14 +164,7 @@ def test_worker_whose_start_up_check_loses_the_database_waits_and_starts(
         cut_worker_row_connections, tmp_path):
     from plandeploy.runs.models import SharedDirectory
 
-    log = tmp_path / "worker.log"
     restore = cut_worker_row_connections("INSERT", SharedDirectory._meta.db_table)
-    with log.open("w") as output:
-        restorer, failed = _restore_once_logged(
-            log, "checking the shared directories failed", restore)
-        with worker_process(queues="short", concurrency=1, output=output) as worker:
-            assert worker.poll() is None
-        restorer.join()
-    text = log.read_text()
-    assert failed.is_set(), text
+    text = _start_through_a_cut(tmp_path / "worker.log",
+                                "checking the shared directories failed", restore)
     assert "Traceback" not in text, text
