@@ -6,7 +6,7 @@ import sys
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DataError, InterfaceError, OperationalError
-from django.http import Http404, HttpResponseServerError, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.template import loader
 from django.views import defaults
 from rest_framework import exceptions, status
@@ -71,8 +71,7 @@ def server_error(request):
                                     status=503)
         else:
             # The error page has no site frame, which would need the database.
-            response = HttpResponseServerError(loader.render_to_string("500.html"))
-            response.status_code = 503
+            response = HttpResponse(loader.render_to_string("500.html"), status=503)
         response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
         return response
     if wants_json(request.path):

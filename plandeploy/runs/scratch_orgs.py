@@ -27,6 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from plandeploy import logs, queue, repos
+from plandeploy.catalog.texts import tr
 from plandeploy.orgs import devhub, scratch, workspaces
 from plandeploy.runs import scratch_requests, services
 from plandeploy.runs.execution.preflight_run import run_preflight
@@ -139,7 +140,7 @@ def _create_on_devhub(org_pk: int, context: queue.JobContext | None) -> str:
         timeout = float(settings.DEVHUB_CREATE_TIMEOUT_SECONDS)
         if remaining is not None:
             timeout = min(timeout, max(remaining - 5.0, 0.0))
-        org_name = f"Scratch org for {plan.safe_translation_getter('title', any_language=True)}"
+        org_name = f"Scratch org for {tr(plan, 'title')}"
         created = devhub.create_scratch_org(
             duration_days=plan.scratch_org_duration, admin_email=email,
             org_name=org_name[:80], timeout=timeout,
@@ -221,7 +222,7 @@ def _build(org: ScratchOrg, planned: scratch.PlannedScratchOrg, email: str | Non
     config: dict[str, Any] = {
         "workspace": workspaces.stored(planned.workspace),
         "username": planned.username,
-        "org_name": f"Scratch org for {plan.safe_translation_getter('title', any_language=True)}",
+        "org_name": f"Scratch org for {tr(plan, 'title')}",
         "org_config_name": plan.org_config_name,
         "commit_ish": plan.commit_ish or plan.version.commit_ish or None,
         "commit": commit,

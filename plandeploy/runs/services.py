@@ -12,6 +12,7 @@ from django.utils import timezone
 from plandeploy import queue, taskdefs
 from plandeploy.accounts.models import FullOrgType
 from plandeploy.catalog.models import ClickThroughAgreement, Plan, Step
+from plandeploy.catalog.texts import tr
 from plandeploy.runs.models import (
     CANCELED_MESSAGE,
     ORG_BUSY_SQLSTATE,
@@ -284,10 +285,8 @@ def create_job(
             "org_type": user.org_type or "",
             "full_org_type": user.full_org_type,
         }
-    # The text the pages and the API show: the active language's, else any language's (a
-    # product written in one language only is still installable from the others).
-    agreement_text = plan.version.product.safe_translation_getter(
-        "click_through_agreement", default="", any_language=True) or ""
+    # The text the pages and the API show.
+    agreement_text = tr(plan.version.product, "click_through_agreement")
     try:
         with transaction.atomic():
             job = Job.objects.create(

@@ -6,9 +6,9 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils import translation
 
-from plandeploy.api.serializers.fields import tr
 from plandeploy.catalog import cache
 from plandeploy.catalog.models import SiteProfile
+from plandeploy.catalog.texts import tr
 from plandeploy.web import lookups
 
 

@@ -11,9 +11,9 @@ from django.utils.translation import get_language
 from plandeploy.api import sessions
 from plandeploy.api.cached import catalogue_plan_by_pk
 from plandeploy.api.querysets import plan_queryset
-from plandeploy.api.serializers.fields import tr
 from plandeploy.catalog import cache
 from plandeploy.catalog.models import Plan, Product, ProductSlug, Version
+from plandeploy.catalog.texts import tr
 from plandeploy.hashids import encode
 from plandeploy.runs.models import Job, ScratchOrg, Status
 

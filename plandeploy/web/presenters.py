@@ -12,9 +12,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-from plandeploy.api.serializers.fields import tr
 from plandeploy.catalog.markdown import render
 from plandeploy.catalog.models import Plan, Step
+from plandeploy.catalog.texts import tr
 from plandeploy.runs import services
 from plandeploy.runs.models import PreflightResult, Status
 

@@ -11,9 +11,10 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from plandeploy.api.serializers.fields import TranslatedField, request_user, tr
+from plandeploy.api.serializers.fields import TranslatedField, request_user
 from plandeploy.catalog.markdown import render
 from plandeploy.catalog.models import Plan, Product, ProductCategory, SiteProfile, Step, Version
+from plandeploy.catalog.texts import tr
 from plandeploy.runs import scratch_requests
 
 KIND_ICONS = {

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.relations import MANY_RELATION_KWARGS
 
+from plandeploy.catalog.texts import tr
 from plandeploy.hashids import HashIdModel, encode
 
 HASHID_SCHEMA = {"type": "string", "description": "a short public id"}
@@ -70,13 +71,6 @@ class HashIdManyField(serializers.ManyRelatedField):
     def lookup(self, pks: list[int]) -> dict[int, Any]:
         """The objects of these primary keys that exist, by primary key."""
         return self.child_relation.get_queryset().in_bulk(pks)
-
-
-def tr(obj: Any, name: str) -> str:
-    """A translated field in the active language, falling back to any language there is."""
-    if obj is None:
-        return ""
-    return obj.safe_translation_getter(name, default="", any_language=True) or ""
 
 
 @extend_schema_field({"type": "string"})

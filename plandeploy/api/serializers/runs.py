@@ -13,11 +13,11 @@ from plandeploy.api.serializers.fields import (
     HashIdManyField,
     HashIdRelatedField,
     request_user,
-    tr,
 )
 from plandeploy.catalog import cache
 from plandeploy.catalog.markdown import render
 from plandeploy.catalog.models import Plan, Step
+from plandeploy.catalog.texts import tr
 from plandeploy.hashids import decode, encode
 from plandeploy.runs import services
 from plandeploy.runs.models import Job, PreflightResult, ScratchOrg, Status

@@ -9,9 +9,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_safe
 
 from plandeploy.api.querysets import listed_products
-from plandeploy.api.serializers.fields import tr
 from plandeploy.catalog.markdown import render as markdown
 from plandeploy.catalog.models import Product, ProductCategory
+from plandeploy.catalog.texts import tr
 from plandeploy.web import lookups
 
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")

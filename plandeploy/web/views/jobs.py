@@ -14,8 +14,8 @@ from django.views.decorators.http import require_POST, require_safe
 from plandeploy.api.job_reads import job_response_data
 from plandeploy.api.permissions import may_change_job
 from plandeploy.api.querysets import job_queryset, visible_jobs
-from plandeploy.api.serializers.fields import tr
 from plandeploy.api.views.common import get_by_hashid
+from plandeploy.catalog.texts import tr
 from plandeploy.runs import services
 from plandeploy.runs.models import Job, Status
 from plandeploy.web import lookups, presenters

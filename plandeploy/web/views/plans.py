@@ -13,11 +13,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from plandeploy.api import sessions
-from plandeploy.api.serializers.fields import tr
 from plandeploy.api.serializers.runs import ScratchOrgSerializer
 from plandeploy.catalog import cache
 from plandeploy.catalog.markdown import render as markdown
 from plandeploy.catalog.models import Plan, SupportedOrgs
+from plandeploy.catalog.texts import tr
 from plandeploy.runs import scratch_requests, services
 from plandeploy.runs.models import Job, PreflightResult
 from plandeploy.security.ratelimits import rate_limited
