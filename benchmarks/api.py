@@ -10,6 +10,8 @@ that survives a busy machine.
 The load comes from `wrk` (Debian's: `apt-get install -y wrk`) on loopback, at 16 and 64
 connections; each POST is also sent from one connection, one request at a time, for its round
 trip (the latency a user's click sees, without other users' requests queued ahead of it).
+Before each load run the script waits until the server has served the previous run's queued
+requests, so that no row measures the backlog of the one before it.
 Every POST comes from its own user with its own connected org and API token (a Lua script
 hands each request the next one), because an org runs one job or preflight at a
 time; no worker runs, so the jobs and preflights wait in the queue, which is the cost the
@@ -240,6 +242,7 @@ def _ms(value: str) -> float:
 
 def wrk(base: str, endpoint: Endpoint, connections: int, seconds: float, threads: int,
         tokens_file: Path | None = None, script: Path | None = None) -> dict:
+    settle(base)
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
     for name, value in endpoint.headers.items():
         command += ["-H", f"{name}: {value}"]
@@ -266,6 +269,26 @@ def wrk(base: str, endpoint: Endpoint, connections: int, seconds: float, threads
         "errors": (int(non_2xx.group(1)) if non_2xx else 0)
                   + (sum(int(n) for n in sockets.groups()) if sockets else 0),
     }
+
+
+def settle(base: str, timeout: float = 15.0) -> None:
+    """Wait until the server has answered every request of the last load run.
+
+    wrk stops sending at its deadline, but the requests it left queued (up to one per
+    connection: at 64 connections of a page, a good part of a second of work) are still
+    served after it, and would land in the next endpoint's first milliseconds: its p99
+    measured the previous endpoint's backlog. Idle means five bare requests in a row, one
+    at a time, each answered within 5 ms.
+    """
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    quick = 0
+    with httpx.Client(base_url=base, timeout=5) as client:
+        while quick < 5 and time.monotonic() < deadline:
+            started = time.perf_counter()
+            client.get("/bench/bare")
+            quick = quick + 1 if time.perf_counter() - started < 0.005 else 0
 
 
 def row(name: str, connections: int, result: dict, bare_rps: float | None = None) -> str:
