@@ -27,6 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from plandeploy import logs, queue, repos
+from plandeploy.catalog.models import Plan
 from plandeploy.catalog.texts import tr
 from plandeploy.orgs import devhub, scratch, workspaces
 from plandeploy.runs import scratch_requests, services
@@ -140,10 +141,10 @@ def _create_on_devhub(org_pk: int, context: queue.JobContext | None) -> str:
         timeout = float(settings.DEVHUB_CREATE_TIMEOUT_SECONDS)
         if remaining is not None:
             timeout = min(timeout, max(remaining - 5.0, 0.0))
-        org_name = f"Scratch org for {tr(plan, 'title')}"
+        org_name = _org_name(plan)
         created = devhub.create_scratch_org(
             duration_days=plan.scratch_org_duration, admin_email=email,
-            org_name=org_name[:80], timeout=timeout,
+            org_name=org_name, timeout=timeout,
         )
         config: dict[str, Any] = {
             "org_type": "salesforce",
@@ -174,6 +175,12 @@ def _create_on_devhub(org_pk: int, context: queue.JobContext | None) -> str:
     if not completed:
         return "failed"
     return _set_up(org, org_pk, context, None)
+
+
+def _org_name(plan: Plan) -> str:
+    """The name a scratch org of `plan` is given, on a Dev Hub and locally alike; at most 80
+    characters, the Dev Hub's limit, so the name recorded is the one the org has."""
+    return f"Scratch org for {tr(plan, 'title')}"[:80]
 
 
 def _claim(org_pk: int) -> tuple[ScratchOrg, scratch.PlannedScratchOrg, str | None] | str:
@@ -222,7 +229,7 @@ def _build(org: ScratchOrg, planned: scratch.PlannedScratchOrg, email: str | Non
     config: dict[str, Any] = {
         "workspace": workspaces.stored(planned.workspace),
         "username": planned.username,
-        "org_name": f"Scratch org for {tr(plan, 'title')}",
+        "org_name": _org_name(plan),
         "org_config_name": plan.org_config_name,
         "commit_ish": plan.commit_ish or plan.version.commit_ish or None,
         "commit": commit,
