@@ -73,37 +73,36 @@ def test_worker_survives_a_failing_periodic_deferrer_and_defers_again(failing_pe
 
 
 @pytest.fixture
-def cut_worker_row_connections():
-    """`cut(event, table)`: from then on, each INSERT or DELETE of a row (by default a
-    worker's) loses its connection
-    (its backend is terminated), as when PostgreSQL goes down just then; `cut` returns the
-    function that ends it."""
+def cut_row_connections():
+    """`cut(event, table)`: from then on, each INSERT or DELETE of a row of `table` (by
+    default the workers') loses its connection (its backend is terminated), as when
+    PostgreSQL goes down just then; `cut` returns the function that ends it."""
     installed = []
 
     def cut(event: str, table: str = "procrastinate_workers"):
         _run(f"""
-            CREATE TABLE IF NOT EXISTS test_cut_worker_rows (on_ boolean);
-            INSERT INTO test_cut_worker_rows VALUES (true);
-            CREATE OR REPLACE FUNCTION test_cut_worker_rows() RETURNS trigger AS $$
+            CREATE TABLE IF NOT EXISTS test_cut_rows (on_ boolean);
+            INSERT INTO test_cut_rows VALUES (true);
+            CREATE OR REPLACE FUNCTION test_cut_rows() RETURNS trigger AS $$
             BEGIN
-              IF EXISTS (SELECT 1 FROM test_cut_worker_rows) THEN
+              IF EXISTS (SELECT 1 FROM test_cut_rows) THEN
                 PERFORM pg_terminate_backend(pg_backend_pid());
                 PERFORM pg_sleep(10);  -- where the termination takes effect
               END IF;
               RETURN coalesce(NEW, OLD);
             END $$ LANGUAGE plpgsql;
-            CREATE TRIGGER test_cut_worker_rows BEFORE {event} ON {table}
-              FOR EACH ROW EXECUTE FUNCTION test_cut_worker_rows();
+            CREATE TRIGGER test_cut_rows BEFORE {event} ON {table}
+              FOR EACH ROW EXECUTE FUNCTION test_cut_rows();
         """)
         installed.append(table)
-        return lambda: _run("DELETE FROM test_cut_worker_rows")
+        return lambda: _run("DELETE FROM test_cut_rows")
 
     yield cut
     if installed:
-        _run("".join(f"DROP TRIGGER IF EXISTS test_cut_worker_rows ON {table};"
+        _run("".join(f"DROP TRIGGER IF EXISTS test_cut_rows ON {table};"
                      for table in set(installed))
-             + "DROP FUNCTION IF EXISTS test_cut_worker_rows();"
-             "DROP TABLE IF EXISTS test_cut_worker_rows;")
+             + "DROP FUNCTION IF EXISTS test_cut_rows();"
+             "DROP TABLE IF EXISTS test_cut_rows;")
 
 
 def _restore_once_logged(log, line: str, restore) -> tuple[threading.Thread, threading.Event]:
@@ -138,20 +137,20 @@ def _start_through_a_cut(log, failure_line: str, restore) -> str:
 
 
 def test_worker_that_starts_while_the_database_is_away_waits_and_registers(
-        cut_worker_row_connections, tmp_path):
-    restore = cut_worker_row_connections("INSERT")
+        cut_row_connections, tmp_path):
+    restore = cut_row_connections("INSERT")
     text = _start_through_a_cut(tmp_path / "worker.log", "registering the worker failed",
                                 restore)
     assert "Traceback" not in text, text
 
 
 def test_worker_that_stops_while_the_database_is_away_exits_cleanly(
-        cut_worker_row_connections, tmp_path):
+        cut_row_connections, tmp_path):
     log = tmp_path / "worker.log"
     with log.open("w") as output:
         with worker_process(queues="short", concurrency=1, output=output) as worker:
             ids_before = worker_ids()
-            restore = cut_worker_row_connections("DELETE")
+            restore = cut_row_connections("DELETE")
             stop_process(worker)
         restore()
     text = log.read_text()
@@ -161,10 +160,10 @@ def test_worker_that_stops_while_the_database_is_away_exits_cleanly(
 
 
 def test_worker_whose_start_up_check_loses_the_database_waits_and_starts(
-        cut_worker_row_connections, tmp_path):
+        cut_row_connections, tmp_path):
     from plandeploy.runs.models import SharedDirectory
 
-    restore = cut_worker_row_connections("INSERT", SharedDirectory._meta.db_table)
+    restore = cut_row_connections("INSERT", SharedDirectory._meta.db_table)
     text = _start_through_a_cut(tmp_path / "worker.log",
                                 "checking the shared directories failed", restore)
     assert "Traceback" not in text, text
